@@ -1,0 +1,1 @@
+"""The reference translating router: the Responses API on top of any Chat Completions backend."""
