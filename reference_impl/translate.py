@@ -1,0 +1,471 @@
+"""Pure translation between the Responses API and Chat Completions (no I/O).
+
+Owns: the Response object skeleton, request input -> stored input items, Responses items -> chat
+messages (current input and rehydrated chains), tools / tool_choice / ``text.format``, chat usage ->
+Responses usage, chat message -> output items, and the reverse direction for a backend that speaks
+Responses natively. Validation beyond what a shape needs is the route layer's job; a shape this
+module cannot translate raises :class:`TranslationError` with the offending ``param`` path.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from reference_impl.ids import new_id
+
+# Defaults OpenAI reports when a request leaves a field out (never null where OpenAI is never null).
+RESPONSE_DEFAULTS: dict[str, Any] = {
+    "temperature": 1.0,
+    "top_p": 1.0,
+    "parallel_tool_calls": True,
+    "tool_choice": "auto",
+    "truncation": "disabled",
+    "store": True,
+    "background": False,
+    "top_logprobs": 0,
+    "service_tier": "default",
+}
+# Request fields echoed verbatim (null when absent).
+ECHOED_FIELDS = (
+    "instructions", "max_output_tokens", "max_tool_calls", "previous_response_id",
+    "prompt_cache_key", "safety_identifier", "user",
+)
+# Credentials of MCP tools: used for the calls, never stored or echoed.
+MCP_SECRET_FIELDS = ("headers", "authorization")
+# Chat Completions has no "developer" role on most non-OpenAI backends (llama.cpp templates
+# reject it), while "system" means the same thing to them.
+CHAT_ROLE = {"user": "user", "system": "system", "developer": "system", "assistant": "assistant"}
+TEXT_PART_TYPES = ("input_text", "output_text")
+# Items that exist for the client or the router only; the model never sees them in history.
+SKIPPED_HISTORY_ITEMS = frozenset(
+    {"reasoning", "mcp_list_tools", "mcp_approval_request", "mcp_approval_response"}
+)
+# Id prefixes of stored input items, by item type.
+ITEM_ID_PREFIX = {
+    "message": "msg", "function_call": "fc", "function_call_output": "fco",
+    "custom_tool_call": "ctc", "custom_tool_call_output": "ctco", "mcp_call": "mcp",
+    "mcp_list_tools": "mcpl", "mcp_approval_request": "mcpr", "mcp_approval_response": "mcpa",
+    "reasoning": "rs",
+}
+# A custom tool is exposed to chat as a function with a single free-form string parameter.
+CUSTOM_TOOL_PARAMETERS: dict[str, Any] = {
+    "type": "object",
+    "properties": {"input": {"type": "string", "description": "The raw input for the tool."}},
+    "required": ["input"],
+    "additionalProperties": False,
+}
+
+
+class TranslationError(ValueError):
+    """A request shape this translator cannot express; ``param`` names where (for a 400)."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+# ---------------------------------------------------------------- Response skeleton
+
+def public_tools(tools: list[dict] | None) -> list[dict]:
+    """Return the request tools as echoed and stored: MCP credentials removed."""
+    out = []
+    for tool in tools or []:
+        tool = dict(tool)
+        if tool.get("type") == "mcp":
+            for key in MCP_SECRET_FIELDS:
+                tool.pop(key, None)
+        out.append(tool)
+    return out
+
+
+def response_object(
+    request: dict, *, response_id: str, created_at: int, model: str, status: str
+) -> dict:
+    """Return the Response skeleton echoing ``request``, with empty output and no usage yet."""
+    text = request.get("text") or {}
+    response: dict[str, Any] = {
+        "id": response_id,
+        "object": "response",
+        "created_at": created_at,
+        "status": status,
+        "error": None,
+        "incomplete_details": None,
+        "model": model,
+        "output": [],
+        "reasoning": request.get("reasoning") or {"effort": None, "summary": None},
+        "text": {
+            "format": copy.deepcopy(text.get("format") or {"type": "text"}),
+            "verbosity": text.get("verbosity") or "medium",
+        },
+        "tools": public_tools(request.get("tools")),
+        "usage": None,
+        "metadata": dict(request.get("metadata") or {}),
+        "completed_at": None,
+    }
+    for field in ECHOED_FIELDS:
+        response[field] = copy.deepcopy(request.get(field))
+    for field, default in RESPONSE_DEFAULTS.items():
+        value = request.get(field)
+        response[field] = default if value is None else copy.deepcopy(value)
+    return response
+
+
+# ---------------------------------------------------------------- input items
+
+def _normalise_item(item: dict) -> dict:
+    """Give an input item its explicit type, list content and an id, as the store keeps it."""
+    item = copy.deepcopy(item)
+    if "type" not in item and "role" in item:
+        item["type"] = "message"
+    if item.get("type") == "message":
+        content = item.get("content")
+        if isinstance(content, str):
+            part = "output_text" if item.get("role") == "assistant" else "input_text"
+            item["content"] = [{"type": part, "text": content}]
+            if part == "output_text":
+                item["content"][0]["annotations"] = []
+        item.setdefault("status", "completed")
+    if "id" not in item and item.get("type") in ITEM_ID_PREFIX:
+        item = {"id": new_id(ITEM_ID_PREFIX[item["type"]]), **item}
+    return item
+
+
+def request_to_input_items(request: dict) -> list[dict]:
+    """Return the request ``input`` as stored input items, each with an ``id``."""
+    raw = request.get("input")
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        raw = [{"type": "message", "role": "user", "content": raw}]
+    if not isinstance(raw, list):
+        raise TranslationError("input must be a string or a list of items", "input")
+    return [_normalise_item(item) for item in raw]
+
+
+# ---------------------------------------------------------------- items -> chat messages
+
+def _image_part(part: dict, param: str) -> dict:
+    url = part.get("image_url")
+    if not url:
+        # file ids need the Files API, which a chat backend does not have.
+        raise TranslationError("input_image needs image_url (file_id is not supported)", param)
+    image: dict[str, Any] = {"url": url}
+    if part.get("detail"):
+        image["detail"] = part["detail"]
+    return {"type": "image_url", "image_url": image}
+
+
+def _message_content(role: str, content: Any, param: str) -> Any:
+    """Responses message content -> chat content (a string wherever chat allows no parts)."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise TranslationError("message content must be a string or a list of parts", param)
+    parts: list[dict] = []
+    for j, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind in TEXT_PART_TYPES or (kind == "refusal" and role == "assistant"):
+            parts.append({"type": "text", "text": part.get("text", part.get("refusal", ""))})
+        elif kind == "input_image" and role == "user":
+            parts.append(_image_part(part, f"{param}[{j}]"))
+        else:
+            raise TranslationError(
+                f"unsupported content part type {kind!r} for role {role!r}", f"{param}[{j}].type"
+            )
+    if all(p["type"] == "text" for p in parts) and (len(parts) == 1 or role != "user"):
+        # Templates of small backends expect plain strings for system/assistant turns.
+        return "".join(p["text"] for p in parts)
+    return parts
+
+
+def _output_text(output: Any, param: str) -> str:
+    """A tool output (string or text parts) as the string a chat tool message carries."""
+    if isinstance(output, str):
+        return output
+    if isinstance(output, list):
+        texts = []
+        for j, part in enumerate(output):
+            if not isinstance(part, dict) or part.get("type") not in TEXT_PART_TYPES:
+                kind = part.get("type") if isinstance(part, dict) else None
+                raise TranslationError(
+                    f"unsupported tool output part type {kind!r}", f"{param}[{j}].type"
+                )
+            texts.append(part.get("text", ""))
+        return "".join(texts)
+    return json.dumps(output)
+
+
+def _append_tool_call(messages: list[dict], call: dict) -> None:
+    """Add a tool call to the open assistant turn, so parallel calls share one message."""
+    last = messages[-1] if messages else None
+    if last is None or last["role"] != "assistant":
+        last = {"role": "assistant", "content": None}
+        messages.append(last)
+    last.setdefault("tool_calls", []).append(call)
+
+
+def _tool_call(call_id: str, name: str, arguments: str) -> dict:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+def items_to_messages(items: list[dict], *, param_prefix: str = "input") -> list[dict]:
+    """Return chat messages for Responses items (inputs and outputs alike).
+
+    ``param_prefix`` names the list in error params (``input[2].content[0].type``).
+    """
+    messages: list[dict] = []
+    for i, item in enumerate(items):
+        param = f"{param_prefix}[{i}]"
+        if not isinstance(item, dict):
+            raise TranslationError("input items must be objects", param)
+        kind = item.get("type") or ("message" if "role" in item else None)
+        if kind in SKIPPED_HISTORY_ITEMS:
+            continue
+        if kind == "message":
+            role = CHAT_ROLE.get(item.get("role", ""))
+            if role is None:
+                raise TranslationError(f"unsupported role {item.get('role')!r}", f"{param}.role")
+            content = _message_content(role, item.get("content", ""), f"{param}.content")
+            messages.append({"role": role, "content": content})
+        elif kind == "function_call":
+            _append_tool_call(
+                messages, _tool_call(item["call_id"], item["name"], item.get("arguments") or "{}")
+            )
+        elif kind == "custom_tool_call":
+            arguments = json.dumps({"input": item.get("input", "")})
+            _append_tool_call(messages, _tool_call(item["call_id"], item["name"], arguments))
+        elif kind in ("function_call_output", "custom_tool_call_output"):
+            content = _output_text(item.get("output", ""), f"{param}.output")
+            messages.append({"role": "tool", "tool_call_id": item["call_id"], "content": content})
+        elif kind == "mcp_call":
+            # An earlier server-side call: shown as a call plus its result so the model sees it.
+            call_id = item.get("id") or new_id("mcp")
+            _append_tool_call(
+                messages, _tool_call(call_id, item["name"], item.get("arguments") or "{}")
+            )
+            result = item.get("output")
+            if result is None and item.get("error") is not None:
+                error = item["error"]
+                result = "Error: " + (error if isinstance(error, str) else json.dumps(error))
+            messages.append({"role": "tool", "tool_call_id": call_id, "content": result or ""})
+        elif kind == "item_reference":
+            raise TranslationError("item_reference must be resolved before translation", param)
+        else:
+            raise TranslationError(f"unsupported input item type {kind!r}", f"{param}.type")
+    return messages
+
+
+# ---------------------------------------------------------------- tools and formats
+
+def tool_kinds(tools: list[dict] | None) -> dict[str, str]:
+    """Map each chat function name to ``"function"`` or ``"custom"`` (for ResponseStream)."""
+    return {t["name"]: t["type"] for t in tools or [] if t.get("type") in ("function", "custom")}
+
+
+def chat_tools(tools: list[dict] | None) -> list[dict]:
+    """Responses tools -> chat function tools; MCP tools are skipped (the MCP toolset adds them)."""
+    out = []
+    for i, tool in enumerate(tools or []):
+        kind = tool.get("type")
+        if kind == "mcp":
+            continue
+        if kind == "function":
+            function: dict[str, Any] = {"name": tool["name"]}
+            if tool.get("description"):
+                function["description"] = tool["description"]
+            function["parameters"] = tool.get("parameters") or {"type": "object", "properties": {}}
+            if tool.get("strict") is not None:
+                function["strict"] = tool["strict"]
+        elif kind == "custom":
+            function = {"name": tool["name"], "parameters": copy.deepcopy(CUSTOM_TOOL_PARAMETERS)}
+            if tool.get("description"):
+                function["description"] = tool["description"]
+        else:
+            raise TranslationError(f"unsupported tool type {kind!r}", f"tools[{i}].type")
+        out.append({"type": "function", "function": function})
+    return out
+
+
+def chat_tool_choice(choice: Any) -> tuple[Any, set[str] | None]:
+    """Responses tool_choice -> (chat tool_choice, allowed function names or None for all)."""
+    if choice is None or isinstance(choice, str):
+        return choice, None
+    kind = choice.get("type")
+    if kind in ("function", "custom"):
+        return {"type": "function", "function": {"name": choice["name"]}}, None
+    if kind == "mcp":
+        # The MCP toolset names its chat functions; "a tool must be called" is what survives.
+        return "required", None
+    if kind == "allowed_tools":
+        names = {t["name"] for t in choice.get("tools", []) if "name" in t}
+        return choice.get("mode", "auto"), names
+    raise TranslationError(f"unsupported tool_choice type {kind!r}", "tool_choice.type")
+
+
+def response_format(text: dict | None) -> dict | None:
+    """``text.format`` -> chat ``response_format`` (None for plain text)."""
+    fmt = (text or {}).get("format") or {"type": "text"}
+    kind = fmt.get("type")
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return {"type": "json_object"}
+    if kind == "json_schema":
+        schema: dict[str, Any] = {"name": fmt.get("name", "response"), "schema": fmt.get("schema")}
+        if fmt.get("description"):
+            schema["description"] = fmt["description"]
+        if fmt.get("strict") is not None:
+            schema["strict"] = fmt["strict"]
+        return {"type": "json_schema", "json_schema": schema}
+    raise TranslationError(f"unsupported text.format type {kind!r}", "text.format.type")
+
+
+# ---------------------------------------------------------------- the chat request
+
+def _input_messages(request: dict) -> list[dict]:
+    raw = request.get("input")
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        return [{"role": "user", "content": raw}]
+    if not isinstance(raw, list):
+        raise TranslationError("input must be a string or a list of items", "input")
+    return items_to_messages(raw, param_prefix="input")
+
+
+def chat_request(request: dict, history_items: list[dict], *, model: str) -> dict:
+    """Return the streaming Chat Completions body for one Responses request."""
+    messages: list[dict] = []
+    instructions = request.get("instructions")
+    if isinstance(instructions, str) and instructions:
+        messages.append({"role": "system", "content": instructions})
+    elif isinstance(instructions, list):
+        messages.extend(items_to_messages(instructions, param_prefix="instructions"))
+    messages.extend(items_to_messages(history_items, param_prefix="previous_response_id"))
+    messages.extend(_input_messages(request))
+
+    body: dict[str, Any] = {"model": model, "messages": messages}
+    tools = chat_tools(request.get("tools"))
+    choice, allowed = chat_tool_choice(request.get("tool_choice"))
+    if allowed is not None:
+        tools = [t for t in tools if t["function"]["name"] in allowed]
+    has_mcp = any(t.get("type") == "mcp" for t in request.get("tools") or [])
+    if tools:
+        body["tools"] = tools
+    # Chat rejects tool_choice without tools; MCP tools are added later by the toolset.
+    if tools or has_mcp:
+        if choice is not None:
+            body["tool_choice"] = choice
+        if request.get("parallel_tool_calls") is not None:
+            body["parallel_tool_calls"] = request["parallel_tool_calls"]
+    fmt = response_format(request.get("text"))
+    if fmt is not None:
+        body["response_format"] = fmt
+    for src, dst in (("temperature", "temperature"), ("top_p", "top_p"),
+                     ("max_output_tokens", "max_tokens")):
+        if request.get(src) is not None:
+            body[dst] = request[src]
+    body["stream"] = True
+    body["stream_options"] = {"include_usage": True}
+    return body
+
+
+# ---------------------------------------------------------------- results
+
+def usage_from_chat(usage: dict | None) -> dict:
+    """Chat usage -> Responses usage (zeros when the backend reported none)."""
+    usage = usage or {}
+    input_tokens = int(usage.get("prompt_tokens") or 0)
+    output_tokens = int(usage.get("completion_tokens") or 0)
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+    reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
+    return {
+        "input_tokens": input_tokens,
+        "input_tokens_details": {"cached_tokens": int(cached)},
+        "output_tokens": output_tokens,
+        "output_tokens_details": {"reasoning_tokens": int(reasoning)},
+        "total_tokens": input_tokens + output_tokens,
+    }
+
+
+def add_usage(a: dict | None, b: dict | None) -> dict | None:
+    """Sum two Responses usages (either may be None), keeping total = input + output."""
+    if a is None or b is None:
+        return copy.deepcopy(a if b is None else b)
+    input_tokens = a["input_tokens"] + b["input_tokens"]
+    output_tokens = a["output_tokens"] + b["output_tokens"]
+    return {
+        "input_tokens": input_tokens,
+        "input_tokens_details": {"cached_tokens": a["input_tokens_details"]["cached_tokens"]
+                                 + b["input_tokens_details"]["cached_tokens"]},
+        "output_tokens": output_tokens,
+        "output_tokens_details": {"reasoning_tokens": a["output_tokens_details"]["reasoning_tokens"]
+                                  + b["output_tokens_details"]["reasoning_tokens"]},
+        "total_tokens": input_tokens + output_tokens,
+    }
+
+
+def decode_custom_input(arguments: str) -> str:
+    """The free-form input of a custom tool call from its chat arguments ``{"input": ...}``.
+
+    Falls back to the raw text when a weak model did not produce that shape, so nothing is lost.
+    """
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        return arguments
+    if isinstance(value, dict) and isinstance(value.get("input"), str):
+        return value["input"]
+    return value if isinstance(value, str) else arguments
+
+
+def chat_message_to_output_items(
+    message: dict, *, tool_kinds: dict[str, str] | None = None, status: str = "completed"
+) -> list[dict]:
+    """A complete (non-streamed) chat assistant message -> Responses output items."""
+    kinds = tool_kinds or {}
+    items: list[dict] = []
+    text = message.get("content")
+    if text:
+        items.append({
+            "id": new_id("msg"), "type": "message", "status": status, "role": "assistant",
+            "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+        })
+    for call in message.get("tool_calls") or []:
+        function = call.get("function") or {}
+        name, arguments = function.get("name", ""), function.get("arguments") or ""
+        call_id = call.get("id") or new_id("call")
+        if kinds.get(name) == "custom":
+            items.append({"id": new_id("ctc"), "type": "custom_tool_call", "call_id": call_id,
+                          "name": name, "input": decode_custom_input(arguments)})
+        else:
+            items.append({"id": new_id("fc"), "type": "function_call", "status": status,
+                          "call_id": call_id, "name": name, "arguments": arguments})
+    return items
+
+
+# ---------------------------------------------------------------- native Responses backends
+
+def responses_request_for_upstream(
+    request: dict, *, history_items: list[dict] | None = None, model: str | None = None
+) -> dict:
+    """The request to forward to a backend that speaks Responses itself.
+
+    The router keeps all state: upstream gets ``store: false``, no ``previous_response_id`` and
+    the chain inlined as input items (ids dropped, since upstream never stored them).
+    """
+    body = copy.deepcopy(request)
+    for key in ("previous_response_id", "background", "conversation"):
+        body.pop(key, None)
+    body["store"] = False
+    body["stream"] = True
+    if model is not None:
+        body["model"] = model
+    items = [dict(item) for item in history_items or []]
+    items += request_to_input_items(request)
+    for item in items:
+        item.pop("id", None)
+    body["input"] = items
+    return body
