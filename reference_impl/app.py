@@ -1,0 +1,62 @@
+"""The ASGI application factory: wires store, backends, engine, background runner and routes."""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from .background import MAX_WORKERS, BackgroundRunner, recover_orphans
+from .backend import READ_TIMEOUT, BackendPool
+from .cache import ResponseCache
+from .engine import Engine
+from .errors import EXCEPTION_HANDLERS, CatchAllMiddleware
+from .routes import ROUTES
+from .store import store_for_url
+
+DEFAULT_DB = "sqlite:///reference_impl.db"
+
+
+@dataclass
+class RouterConfig:
+    """Everything `create_app` needs; __main__.py fills it from the command line."""
+
+    backends: list[str] = field(default_factory=list)
+    native_backends: list[str] = field(default_factory=list)
+    db: str = DEFAULT_DB
+    record_dir: str | None = None
+    replay_dir: str | None = None
+    cache: bool = False
+    max_background: int = MAX_WORKERS
+    read_timeout: float = READ_TIMEOUT
+
+
+def create_app(config: RouterConfig) -> Starlette:
+    """Build the router. Services start in the lifespan (orphan recovery first) and stop after it."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = store_for_url(config.db)
+        recover_orphans(store)
+        pool = BackendPool(config.backends, native_urls=config.native_backends,
+                           record_dir=config.record_dir, replay_dir=config.replay_dir,
+                           read_timeout=config.read_timeout)
+        await pool.start()
+        engine = Engine(store, pool, cache=ResponseCache(enabled_by_default=config.cache))
+        runner = BackgroundRunner(engine, max_workers=config.max_background)
+        app.state.store, app.state.pool, app.state.engine, app.state.runner = store, pool, engine, runner
+        try:
+            yield
+        finally:
+            await runner.aclose()
+            await pool.aclose()
+            store.close()
+
+    return Starlette(
+        routes=ROUTES,
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[Middleware(CatchAllMiddleware)],
+        lifespan=lifespan,
+    )

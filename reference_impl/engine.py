@@ -1,0 +1,259 @@
+"""The create flow shared by sync, streaming and background requests.
+
+`Engine.prepare` does everything that can fail with a 400/404 before any event exists:
+validation, loading the ``previous_response_id`` chain, choosing a backend, and a trial
+translation. `Engine.run` then yields the Responses events of one response: backend turns fed
+through `ResponseStream`, the server-side MCP loop (list, call, approvals) and a terminal event.
+A backend failure at any point becomes ``response.failed``; the stream never hangs.
+`Engine.persist` writes the final state (nothing when ``store`` is false).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import adapters, translate
+from .backend import Backend, BackendError, BackendPool, ModelNotFound
+from .cache import ResponseCache
+from .errors import ApiError
+from .ids import new_id
+from .store import Store
+from .stream import ResponseStream
+from .validate import validate_create
+
+MAX_MCP_TURNS = 8  # backend turns per response when MCP tools keep being called
+CHAINABLE_STATUSES = ("completed", "incomplete")
+FAILURE_CODE = "server_error"  # Response.error.code is an enum; backend failures are server errors
+APPROVAL_RESPONSE = "mcp_approval_response"
+
+
+@dataclass
+class Turn:
+    """A validated create request, ready to run."""
+
+    request: dict
+    response: dict  # skeleton (status in_progress, or queued in background mode)
+    input_items: list[dict]
+    history: list[dict]
+    backend: Backend
+    events: list[dict] = field(default_factory=list)  # everything run() yielded, in order
+
+    @property
+    def stored(self) -> bool:
+        """Whether this response is persisted."""
+        return self.request.get("store") is not False
+
+    @property
+    def background(self) -> bool:
+        """Whether this is a background response."""
+        return bool(self.request.get("background"))
+
+
+def _mcp_toolset(tools: list[dict]) -> Any:
+    if not any(t.get("type") == "mcp" for t in tools):
+        return None
+    from .mcp import McpToolset  # imported lazily: the MCP SDK is heavy and often unused
+
+    return McpToolset.from_request_tools(tools)
+
+
+async def _forced_chunks(pool: BackendPool, backend: Backend, forced: dict) -> AsyncIterator[dict]:
+    """Run a forced-tool-call request and re-emit its JSON reply as ordinary tool-call chunks."""
+    content: list[str] = []
+    usage: dict | None = None
+    finish: str | None = None
+    async for chunk in pool.stream(backend, forced):
+        usage = chunk.get("usage") or usage
+        for choice in chunk.get("choices") or []:
+            content.append((choice.get("delta") or {}).get("content") or "")
+            finish = choice.get("finish_reason") or finish
+    for chunk in adapters.forced_reply_to_chunks("".join(content), usage, finish_reason=finish):
+        yield chunk
+
+
+def _check_approvals(input_items: list[dict], history: list[dict]) -> None:
+    """Every mcp_approval_response must answer a request of the previous responses."""
+    known = {i.get("id") for i in history if i.get("type") == "mcp_approval_request"}
+    for position, item in enumerate(input_items):
+        if item.get("type") == APPROVAL_RESPONSE and item.get("approval_request_id") not in known:
+            raise ApiError(400, f"No mcp_approval_request with id '{item.get('approval_request_id')}' "
+                                "in the previous responses.",
+                           param=f"input[{position}].approval_request_id", code="invalid_value")
+
+
+class Engine:
+    """Runs creates against a store, a backend pool and an optional cache."""
+
+    def __init__(self, store: Store, pool: BackendPool, *, cache: ResponseCache | None = None) -> None:
+        self.store = store
+        self.pool = pool
+        self.cache = cache
+
+    # ------------------------------------------------------------ before any event
+
+    def prepare(self, body: Any) -> Turn:
+        """Validate and resolve a create body; `ApiError` for anything the client got wrong."""
+        request = validate_create(body)
+        history = self._history(request.get("previous_response_id"))
+        try:
+            input_items = translate.request_to_input_items(request)
+            translate.chat_request(request, history, model=request["model"])
+        except translate.TranslationError as exc:
+            raise ApiError(400, exc.message, param=exc.param) from exc
+        try:
+            backend = self.pool.choose(request["model"])
+        except ModelNotFound as exc:
+            raise ApiError(404, exc.message, param="model", code="model_not_found") from exc
+        _check_approvals(input_items, history)
+        status = "queued" if request.get("background") else "in_progress"
+        response = translate.response_object(
+            request, response_id=new_id("resp"), created_at=int(time.time()),
+            model=request["model"], status=status,
+        )
+        return Turn(request, response, input_items, history, backend)
+
+    def _history(self, previous_id: str | None) -> list[dict]:
+        if previous_id is None:
+            return []
+        previous = self.store.get_response(previous_id)
+        if previous is None:
+            raise ApiError(400, f"Previous response with id '{previous_id}' not found.",
+                           param="previous_response_id", code="previous_response_not_found")
+        if previous.get("status") not in CHAINABLE_STATUSES:
+            raise ApiError(400, f"Previous response '{previous_id}' has status "
+                                f"'{previous.get('status')}' and cannot be continued.",
+                           param="previous_response_id", code="invalid_value")
+        history: list[dict] = []
+        for inputs, outputs in self.store.chain(previous_id):
+            history += inputs + outputs
+        return history
+
+    # ------------------------------------------------------------ events
+
+    async def events(self, turn: Turn) -> AsyncIterator[dict]:
+        """Yield every event of ``turn``'s response (ending with one terminal event, unless
+        cancelled) and remember them in ``turn.events``; ``turn.response`` is then final."""
+        cached = self.cache.get(turn.request, response_id=turn.response["id"],
+                                created_at=turn.response["created_at"]) if self.cache else None
+        if cached is not None:
+            for event in cached.events:
+                turn.events.append(event)
+                yield event
+            turn.response = cached.response
+            return
+        stream: ResponseStream | None = None
+        try:
+            async for event, stream in self._produce(turn):
+                turn.events.append(event)
+                yield event
+        finally:
+            if stream is not None:
+                turn.response = stream.response if stream.terminated else stream.cancel()
+        if self.cache is not None:
+            self.cache.put(turn.request, turn.response, turn.events)
+
+    async def _produce(self, turn: Turn) -> AsyncIterator[tuple[dict, ResponseStream]]:
+        request = turn.request
+        tools = request.get("tools") or []
+        listed: list[dict] = []
+        toolset = None
+        kinds = translate.tool_kinds(tools)
+        stream = ResponseStream(turn.response, tool_kinds=kinds)
+        try:
+            toolset = _mcp_toolset(tools)
+            if toolset is not None:
+                listed = await toolset.list_tools()
+                kinds.update({t["function"]["name"]: "mcp" for t in toolset.chat_tools()})
+                stream = ResponseStream(turn.response, tool_kinds=kinds)
+        except Exception as exc:  # noqa: BLE001 - an MCP set-up failure fails this response only
+            for event in stream.start() + stream.fail(FAILURE_CODE, f"MCP tools unavailable: {exc}"):
+                yield event, stream
+            return
+        for event in stream.start():
+            yield event, stream
+        for item in listed:
+            for event in stream.add_item(item):
+                yield event, stream
+        try:
+            async for pair in self._turns(turn, stream, toolset):
+                yield pair
+        except BackendError as exc:
+            for event in stream.fail(FAILURE_CODE, exc.message):
+                yield event, stream
+
+    async def _turns(self, turn: Turn, stream: ResponseStream, toolset: Any) -> AsyncIterator[
+            tuple[dict, ResponseStream]]:
+        for item in await self._approved_calls(turn, toolset):
+            for event in stream.add_item(item):
+                yield event, stream
+        extra_tools = toolset.chat_tools() if toolset is not None else []
+        for _ in range(MAX_MCP_TURNS):
+            async for chunk in self._backend_chunks(turn, stream.response["output"], extra_tools):
+                for event in stream.feed(chunk):
+                    yield event, stream
+            for event in stream.end_turn():
+                yield event, stream
+            pending = stream.pending_tool_calls
+            owned = [c for c in pending if toolset is not None and toolset.owns(c["name"])]
+            if not owned or len(owned) != len(pending):
+                break  # no MCP call, or a client-side call the client must answer
+            if any(toolset.needs_approval(c["name"]) for c in owned):
+                for call in owned:
+                    for event in stream.add_item(self._approval_request(toolset, call)):
+                        yield event, stream
+                break
+            for call in owned:
+                item = await toolset.call(call["name"], call.get("arguments") or "{}")
+                for event in stream.add_item(item):
+                    yield event, stream
+        for event in stream.finish():
+            yield event, stream
+
+    def _backend_chunks(self, turn: Turn, outputs: list[dict], extra_tools: list[dict]) -> AsyncIterator[dict]:
+        """One backend turn: the chat body for history + input + outputs so far, with adapters."""
+        request = turn.request
+        current = turn.input_items + outputs
+        body = translate.chat_request({**request, "input": current}, turn.history, model=request["model"])
+        if extra_tools:
+            body["tools"] = body.get("tools", []) + extra_tools
+        caps = turn.backend.caps
+        if not caps.vision:
+            body = adapters.degrade_images(body)
+        forced = None if caps.native_tool_choice else adapters.force_tool_call_request(body)
+        if forced is not None:
+            return _forced_chunks(self.pool, turn.backend, forced)
+        return self.pool.stream(turn.backend, body)
+
+    @staticmethod
+    def _approval_request(toolset: Any, call: dict) -> dict:
+        describe = getattr(toolset, "describe", None)
+        label, name = describe(call["name"]) if describe else ("", call["name"])
+        return {"id": new_id("mcpr"), "type": "mcp_approval_request", "server_label": label,
+                "name": name, "arguments": call.get("arguments") or "{}",
+                "x_function": call["name"]}
+
+    async def _approved_calls(self, turn: Turn, toolset: Any) -> list[dict]:
+        """mcp_call items for approvals granted in this request's input."""
+        approvals = [i for i in turn.input_items if i.get("type") == APPROVAL_RESPONSE]
+        if not approvals:
+            return []
+        requests = {i.get("id"): i for i in turn.history if i.get("type") == "mcp_approval_request"}
+        calls: list[dict] = []
+        for approval in approvals:
+            pending = requests[approval.get("approval_request_id")]  # checked by prepare()
+            if not approval.get("approve") or toolset is None:
+                continue
+            function = pending.get("x_function") or pending["name"]
+            item = await toolset.call(function, pending.get("arguments") or "{}")
+            item.setdefault("approval_request_id", pending["id"])
+            calls.append(item)
+        return calls
+
+    # ------------------------------------------------------------ after the events
+
+    def persist(self, turn: Turn) -> None:
+        """Store the final response (insert or update); nothing when ``store`` is false."""
+        if turn.stored:
+            self.store.put_response(turn.response, input_items=turn.input_items, background=turn.background)

@@ -1,0 +1,203 @@
+"""Validation of the ``POST /v1/responses`` body: types and ranges, each error naming its param.
+
+Only shape is checked here (what OpenAI rejects with 400 before doing any work). Whether a
+``previous_response_id`` exists is the engine's business. The one extension field the router
+accepts is ``x_cache`` (opt-in response cache, see cache.py).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import ApiError
+
+CACHE_FIELD = "x_cache"
+KNOWN_FIELDS = frozenset({
+    "model", "input", "instructions", "metadata", "temperature", "top_p", "max_output_tokens",
+    "stream", "stream_options", "background", "store", "tools", "tool_choice", "text",
+    "previous_response_id", "parallel_tool_calls", "truncation", "user", "include", "reasoning",
+    "service_tier", "top_logprobs", "max_tool_calls", "prompt_cache_key", "safety_identifier",
+    "prompt_cache_retention", CACHE_FIELD,
+})
+# Real Responses fields this router does not implement: rejected clearly rather than ignored.
+UNSUPPORTED_FIELDS = frozenset({"conversation", "prompt", "context_management"})
+METADATA_MAX_PAIRS = 16
+METADATA_MAX_KEY = 64
+METADATA_MAX_VALUE = 512
+TEMPERATURE_RANGE = (0.0, 2.0)
+TOP_P_RANGE = (0.0, 1.0)
+MIN_OUTPUT_TOKENS = 16
+TOOL_CHOICE_MODES = frozenset({"none", "auto", "required"})
+TOOL_TYPES_WITH_NAME = frozenset({"function", "custom"})
+FORMAT_TYPES = frozenset({"text", "json_object", "json_schema"})
+TRUNCATION_VALUES = frozenset({"auto", "disabled"})
+
+
+def _err(message: str, param: str | None, code: str = "invalid_value") -> ApiError:
+    return ApiError(400, message, param=param, code=code)
+
+
+def _type_err(param: str, expected: str, value: Any) -> ApiError:
+    got = type(value).__name__ if value is not None else "null"
+    return _err(f"Invalid type for '{param}': expected {expected}, but got {got}.", param, "invalid_type")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _optional(body: dict, key: str, check: Any) -> None:
+    if key in body and body[key] is not None:
+        check(body[key])
+
+
+def validate_create(body: Any) -> dict[str, Any]:
+    """Check a create body and return it unchanged; raise `ApiError` (400, with ``param``) if bad."""
+    if not isinstance(body, dict):
+        raise _err("The request body must be a JSON object.", None, "invalid_type")
+    for key in body:
+        if key in UNSUPPORTED_FIELDS:
+            raise _err(f"Parameter '{key}' is not supported by this server.", key, "unsupported_parameter")
+        if key not in KNOWN_FIELDS:
+            raise _err(f"Unknown parameter: '{key}'.", key, "unknown_parameter")
+    if "model" not in body or body["model"] is None:
+        raise _err("Missing required parameter: 'model'.", "model", "missing_required_parameter")
+    if not isinstance(body["model"], str) or not body["model"]:
+        raise _type_err("model", "a non-empty string", body["model"])
+    _check_input(body)
+    _optional(body, "instructions", lambda v: _expect(v, str, "instructions", "a string"))
+    _optional(body, "metadata", _check_metadata)
+    _optional(body, "temperature", lambda v: _check_range(v, "temperature", TEMPERATURE_RANGE))
+    _optional(body, "top_p", lambda v: _check_range(v, "top_p", TOP_P_RANGE))
+    _optional(body, "max_output_tokens", _check_max_tokens)
+    for flag in ("stream", "background", "store", "parallel_tool_calls", CACHE_FIELD):
+        _optional(body, flag, lambda v, f=flag: _expect(v, bool, f, "a boolean"))
+    _optional(body, "previous_response_id", lambda v: _expect(v, str, "previous_response_id", "a string"))
+    _optional(body, "truncation", _check_truncation)
+    _optional(body, "tools", _check_tools)
+    _optional(body, "tool_choice", lambda v: _check_tool_choice(v, body.get("tools") or []))
+    _optional(body, "text", _check_text)
+    _optional(body, "stream_options", lambda v: _expect(v, dict, "stream_options", "an object"))
+    if body.get("background") is True and body.get("store") is False:
+        raise _err("Background mode requires 'store' to be true.", "background", "invalid_value")
+    return body
+
+
+def _expect(value: Any, kind: type, param: str, expected: str) -> None:
+    if kind is int and isinstance(value, bool):
+        raise _type_err(param, expected, value)
+    if not isinstance(value, kind):
+        raise _type_err(param, expected, value)
+
+
+def _check_input(body: dict) -> None:
+    if "input" not in body or body["input"] is None:
+        return  # allowed: e.g. only an mcp_approval_response via previous_response_id is absent too
+    value = body["input"]
+    if isinstance(value, str):
+        return
+    if not isinstance(value, list):
+        raise _type_err("input", "a string or an array of input items", value)
+    for i, item in enumerate(value):
+        param = f"input[{i}]"
+        if not isinstance(item, dict):
+            raise _type_err(param, "an object", item)
+        kind = item.get("type", "message" if "role" in item else None)
+        if kind is None:
+            raise _err(f"Missing required parameter: '{param}.type'.", f"{param}.type", "missing_required_parameter")
+        if kind == "message":
+            if item.get("role") not in ("user", "assistant", "system", "developer"):
+                raise _err(f"Invalid value for '{param}.role'.", f"{param}.role")
+            content = item.get("content")
+            if not isinstance(content, (str, list)):
+                raise _type_err(f"{param}.content", "a string or an array of content parts", content)
+
+
+def _check_metadata(value: Any) -> None:
+    if not isinstance(value, dict):
+        raise _type_err("metadata", "an object", value)
+    if len(value) > METADATA_MAX_PAIRS:
+        raise _err(f"Invalid 'metadata': at most {METADATA_MAX_PAIRS} pairs are allowed.", "metadata")
+    for key, item in value.items():
+        if len(key) > METADATA_MAX_KEY:
+            raise _err(f"Invalid 'metadata' key: longer than {METADATA_MAX_KEY} characters.", "metadata")
+        if not isinstance(item, str):
+            raise _type_err(f"metadata.{key}", "a string", item)
+        if len(item) > METADATA_MAX_VALUE:
+            raise _err(f"Invalid 'metadata.{key}': longer than {METADATA_MAX_VALUE} characters.", "metadata")
+
+
+def _check_range(value: Any, param: str, bounds: tuple[float, float]) -> None:
+    if not _is_number(value):
+        raise _type_err(param, "a number", value)
+    low, high = bounds
+    if not low <= value <= high:
+        raise _err(f"Invalid '{param}': {value} is outside the range [{low}, {high}].", param)
+
+
+def _check_max_tokens(value: Any) -> None:
+    _expect(value, int, "max_output_tokens", "an integer")
+    if value < MIN_OUTPUT_TOKENS:
+        raise _err(
+            f"Invalid 'max_output_tokens': integer below minimum value. Expected a value >= "
+            f"{MIN_OUTPUT_TOKENS}, but got {value} instead.",
+            "max_output_tokens", "integer_below_min_value",
+        )
+
+
+def _check_truncation(value: Any) -> None:
+    if value not in TRUNCATION_VALUES:
+        raise _err("Invalid value for 'truncation': expected 'auto' or 'disabled'.", "truncation")
+
+
+def _check_tools(value: Any) -> None:
+    if not isinstance(value, list):
+        raise _type_err("tools", "an array", value)
+    for i, tool in enumerate(value):
+        param = f"tools[{i}]"
+        if not isinstance(tool, dict):
+            raise _type_err(param, "an object", tool)
+        kind = tool.get("type")
+        if not isinstance(kind, str):
+            raise _err(f"Missing required parameter: '{param}.type'.", f"{param}.type", "missing_required_parameter")
+        if kind in TOOL_TYPES_WITH_NAME and not (isinstance(tool.get("name"), str) and tool["name"]):
+            raise _err(f"Missing required parameter: '{param}.name'.", f"{param}.name", "missing_required_parameter")
+        if kind == "function" and "parameters" in tool and not isinstance(tool["parameters"], (dict, type(None))):
+            raise _type_err(f"{param}.parameters", "an object", tool["parameters"])
+        if kind == "mcp":
+            if not isinstance(tool.get("server_label"), str):
+                raise _err(f"Missing required parameter: '{param}.server_label'.", f"{param}.server_label",
+                           "missing_required_parameter")
+            if not isinstance(tool.get("server_url"), str):
+                raise _err(f"Missing required parameter: '{param}.server_url'.", f"{param}.server_url",
+                           "missing_required_parameter")
+
+
+def _check_tool_choice(value: Any, tools: list) -> None:
+    if isinstance(value, str):
+        if value not in TOOL_CHOICE_MODES:
+            raise _err(f"Invalid value for 'tool_choice': '{value}'.", "tool_choice")
+        return
+    if not isinstance(value, dict) or not isinstance(value.get("type"), str):
+        raise _type_err("tool_choice", "a string or an object with 'type'", value)
+    if value["type"] in TOOL_TYPES_WITH_NAME:
+        name = value.get("name")
+        names = {t.get("name") for t in tools if isinstance(t, dict)}
+        if not isinstance(name, str) or name not in names:
+            raise _err(f"Tool choice '{name}' not found in 'tools' parameter.", "tool_choice.name")
+
+
+def _check_text(value: Any) -> None:
+    if not isinstance(value, dict):
+        raise _type_err("text", "an object", value)
+    fmt = value.get("format")
+    if fmt is None:
+        return
+    if not isinstance(fmt, dict) or fmt.get("type") not in FORMAT_TYPES:
+        raise _err("Invalid value for 'text.format.type'.", "text.format.type")
+    if fmt["type"] == "json_schema":
+        if not isinstance(fmt.get("name"), str):
+            raise _err("Missing required parameter: 'text.format.name'.", "text.format.name",
+                       "missing_required_parameter")
+        if not isinstance(fmt.get("schema"), dict):
+            raise _err("Missing required parameter: 'text.format.schema'.", "text.format.schema",
+                       "missing_required_parameter")
