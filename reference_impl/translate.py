@@ -25,6 +25,8 @@ RESPONSE_DEFAULTS: dict[str, Any] = {
     "background": False,
     "top_logprobs": 0,
     "service_tier": "default",
+    "presence_penalty": 0.0,
+    "frequency_penalty": 0.0,
 }
 # Request fields echoed verbatim (null when absent).
 ECHOED_FIELDS = (
@@ -383,7 +385,8 @@ def usage_from_chat(usage: dict | None) -> dict:
     reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
     return {
         "input_tokens": input_tokens,
-        "input_tokens_details": {"cached_tokens": int(cached)},
+        # cache_write_tokens is required by the pinned SDK; chat backends do not report it.
+        "input_tokens_details": {"cached_tokens": int(cached), "cache_write_tokens": 0},
         "output_tokens": output_tokens,
         "output_tokens_details": {"reasoning_tokens": int(reasoning)},
         "total_tokens": input_tokens + output_tokens,
@@ -394,17 +397,20 @@ def add_usage(a: dict | None, b: dict | None) -> dict | None:
     """Sum two Responses usages (either may be None), keeping total = input + output."""
     if a is None or b is None:
         return copy.deepcopy(a if b is None else b)
-    input_tokens = a["input_tokens"] + b["input_tokens"]
-    output_tokens = a["output_tokens"] + b["output_tokens"]
-    return {
-        "input_tokens": input_tokens,
-        "input_tokens_details": {"cached_tokens": a["input_tokens_details"]["cached_tokens"]
-                                 + b["input_tokens_details"]["cached_tokens"]},
-        "output_tokens": output_tokens,
-        "output_tokens_details": {"reasoning_tokens": a["output_tokens_details"]["reasoning_tokens"]
-                                  + b["output_tokens_details"]["reasoning_tokens"]},
-        "total_tokens": input_tokens + output_tokens,
-    }
+
+    def merge(x: dict, y: dict) -> dict:
+        out = {}
+        for key in x.keys() | y.keys():
+            u, v = x.get(key), y.get(key)
+            if isinstance(u, dict) or isinstance(v, dict):
+                out[key] = merge(u or {}, v or {})
+            else:
+                out[key] = (u or 0) + (v or 0)
+        return out
+
+    total = merge(a, b)
+    total["total_tokens"] = total["input_tokens"] + total["output_tokens"]
+    return total
 
 
 def decode_custom_input(arguments: str) -> str:

@@ -283,7 +283,8 @@ def test_usage_from_chat_and_sum() -> None:
     usage = usage_from_chat({"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14,
                              "prompt_tokens_details": {"cached_tokens": 3},
                              "completion_tokens_details": {"reasoning_tokens": 1}})
-    assert usage == {"input_tokens": 10, "input_tokens_details": {"cached_tokens": 3},
+    assert usage == {"input_tokens": 10,
+                     "input_tokens_details": {"cached_tokens": 3, "cache_write_tokens": 0},
                      "output_tokens": 4, "output_tokens_details": {"reasoning_tokens": 1},
                      "total_tokens": 14}
     assert usage_from_chat(None)["total_tokens"] == 0
