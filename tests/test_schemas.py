@@ -136,7 +136,7 @@ def test_error_body_must_be_wrapped() -> None:
 
 def test_error_body_needs_all_four_keys() -> None:
     issues = validate_error({"error": {"message": "x", "type": "server_error"}})
-    assert [i.path for i in issues] == ["$"]
+    assert [i.path for i in issues] == ["$.error"]
     assert "'param' is a required property" in issues[0].message
     assert "'code' is a required property" in issues[0].message
 
