@@ -1,0 +1,385 @@
+"""Unit tests for reference_impl.stream: realistic chat chunk sequences -> Responses events.
+
+Each scenario is checked three ways: invariants asserted directly here (sequence numbers, pairing,
+delta concatenation, final output), the harness grammar (fixtures.grammar, on SSE frames made by
+encode_sse and parsed by fixtures.sse) and the event schemas (fixtures.schemas).
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Callable
+
+import pytest
+
+from fixtures.sse import parse_frames
+from reference_impl.stream import ResponseStream, encode_sse
+from reference_impl.translate import response_object
+
+TERMINAL = {"response.completed", "response.incomplete", "response.failed"}
+# delta event -> (done event, field of the done event holding the full value)
+DELTA_PAIRS = {
+    "response.output_text.delta": ("response.output_text.done", "text"),
+    "response.function_call_arguments.delta": ("response.function_call_arguments.done",
+                                               "arguments"),
+    "response.custom_tool_call_input.delta": ("response.custom_tool_call_input.done", "input"),
+    "response.mcp_call_arguments.delta": ("response.mcp_call_arguments.done", "arguments"),
+}
+
+
+# ---------------------------------------------------------------- chunk builders
+
+def text(content: str) -> dict:
+    return {"object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": None}]}
+
+
+def call(index: int, *, id: str | None = None, name: str | None = None,
+         arguments: str = "") -> dict:
+    fragment: dict = {"index": index, "function": {"arguments": arguments}}
+    if id is not None:
+        fragment["id"], fragment["type"] = id, "function"
+    if name is not None:
+        fragment["function"]["name"] = name
+    return {"object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": {"tool_calls": [fragment]}, "finish_reason": None}]}
+
+
+def finish(reason: str) -> dict:
+    return {"object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": {}, "finish_reason": reason}]}
+
+
+def usage(prompt: int, completion: int) -> dict:
+    return {"object": "chat.completion.chunk", "choices": [],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                      "total_tokens": prompt + completion}}
+
+
+def new_stream(status: str = "in_progress", tool_kinds: dict | None = None) -> ResponseStream:
+    skeleton = response_object({"input": "hi"}, response_id="resp_test", created_at=1700000000,
+                               model="smollm2", status=status)
+    return ResponseStream(skeleton, tool_kinds=tool_kinds)
+
+
+def run_turns(stream: ResponseStream, *turns: list[dict]) -> list[dict]:
+    events = stream.start()
+    for chunks in turns:
+        for chunk in chunks:
+            events += stream.feed(chunk)
+        events += stream.end_turn()
+    return events + stream.finish()
+
+
+# ---------------------------------------------------------------- scenarios
+
+def scenario_text() -> list[dict]:
+    return run_turns(new_stream(), [
+        {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]},
+        text("The "), text("Earth"), text(" \u2028is round."), finish("stop"), usage(12, 5)])
+
+
+def scenario_parallel_calls() -> list[dict]:
+    return run_turns(new_stream(), [
+        call(0, id="call_paris", name="get_weather", arguments=""),
+        call(0, arguments='{"ci'),
+        call(1, id="call_rome", name="get_weather", arguments='{"city"'),
+        call(0, arguments='ty": "Paris"}'),
+        call(1, arguments=': "Rome"}'),
+        finish("tool_calls"), usage(40, 22)])
+
+
+def scenario_custom_tool() -> list[dict]:
+    # The JSON string escape \" is split across chunks: only the whole text decodes.
+    return run_turns(new_stream(tool_kinds={"shell": "custom"}), [
+        call(0, id="call_sh", name="shell", arguments='{"input": "echo \\'),
+        call(0, arguments='"hi\\" \\u00e9"}'), finish("tool_calls"), usage(30, 9)])
+
+
+def scenario_text_then_call() -> list[dict]:
+    return run_turns(new_stream(), [
+        text("Let me check."), call(0, id="call_1", name="get_time", arguments='{"tz":"CET"}'),
+        finish("tool_calls")])
+
+
+def scenario_call_then_text() -> list[dict]:
+    return run_turns(new_stream(), [
+        call(0, name="get_time", arguments='{"tz":'), text("Checking"),
+        call(0, arguments='"UTC"}'), text(" now."), finish("tool_calls")])
+
+
+def scenario_length() -> list[dict]:
+    return run_turns(new_stream(), [text("Once upon"), text(" a"), finish("length"), usage(8, 3)])
+
+
+def scenario_content_filter() -> list[dict]:
+    return run_turns(new_stream(), [text("I"), finish("content_filter")])
+
+
+def scenario_queued() -> list[dict]:
+    return run_turns(new_stream(status="queued"), [text("Hello"), finish("stop")])
+
+
+def scenario_mcp_loop() -> list[dict]:
+    stream = new_stream(tool_kinds={"roll": "mcp"})
+    events = stream.start()
+    events += stream.add_item({"type": "mcp_list_tools", "server_label": "dice", "tools": [
+        {"name": "roll", "input_schema": {"type": "object"}}]})
+    events += stream.add_item({"type": "mcp_list_tools", "server_label": "down", "tools": [],
+                               "error": "connection refused"})
+    for chunk in (call(0, id="call_r", name="roll", arguments='{"sides":'),
+                  call(0, arguments="6}"), finish("tool_calls"), usage(50, 10)):
+        events += stream.feed(chunk)
+    events += stream.end_turn()
+    [pending] = stream.pending_tool_calls
+    assert (pending["name"], pending["arguments"]) == ("roll", '{"sides":6}')
+    events += stream.add_item({"type": "mcp_call", "server_label": "dice", "name": "roll",
+                               "arguments": pending["arguments"], "output": "4", "error": None})
+    events += stream.add_item({"type": "mcp_call", "server_label": "dice", "name": "roll",
+                               "arguments": "{}", "output": None,
+                               "error": {"type": "mcp_protocol_error", "code": -32602,
+                                         "message": "sides is required"}})
+    events += stream.add_item({"type": "mcp_approval_request", "server_label": "dice",
+                               "name": "roll", "arguments": "{}"})
+    for chunk in (text("You rolled "), text("4."), finish("stop"), usage(70, 4)):
+        events += stream.feed(chunk)
+    return events + stream.end_turn() + stream.finish()
+
+
+def scenario_fail_mid_stream() -> list[dict]:
+    stream = new_stream()
+    events = stream.start() + stream.feed(text("partial"))
+    events += stream.feed(call(0, id="call_x", name="get_time", arguments="{"))
+    return events + stream.fail("server_error", "backend closed the connection")
+
+
+SCENARIOS: dict[str, Callable[[], list[dict]]] = {
+    name.removeprefix("scenario_").replace("_", "-"): fn
+    for name, fn in list(globals().items()) if name.startswith("scenario_")
+}
+
+
+# ---------------------------------------------------------------- invariants, asserted directly
+
+def invariant_problems(events: list[dict]) -> list[str]:
+    """Every broken invariant of a normal stream, as text (empty when all hold)."""
+    problems = []
+    if [e["sequence_number"] for e in events] != list(range(len(events))):
+        problems.append("sequence numbers are not 0..n")
+    if events[0]["type"] != "response.created":
+        problems.append("first event is not response.created")
+    terminals = [i for i, e in enumerate(events) if e["type"] in TERMINAL]
+    if terminals != [len(events) - 1]:
+        problems.append(f"terminal events at {terminals}, want only the last")
+    final = events[-1]["response"]
+    if final["status"] != events[-1]["type"].removeprefix("response."):
+        problems.append("terminal type and status differ")
+    added = [e for e in events if e["type"] == "response.output_item.added"]
+    done = [e for e in events if e["type"] == "response.output_item.done"]
+    if [e["output_index"] for e in added] != list(range(len(added))):
+        problems.append("output_index not assigned 0, 1, 2 ... on added")
+    if sorted(e["output_index"] for e in done) != list(range(len(added))):
+        problems.append("not exactly one output_item.done per added item")
+    if [e["item"] for e in done] != final["output"]:
+        problems.append("final output differs from the output_item.done items")
+    index_of = {e["item"]["id"]: e["output_index"] for e in added}
+    deltas: dict[tuple[str, str], str] = defaultdict(str)
+    for e in events:
+        if "item_id" in e and index_of.get(e["item_id"]) != e["output_index"]:
+            problems.append(f"{e['type']} #{e['sequence_number']} has a wrong output_index")
+        if e["type"] in DELTA_PAIRS:
+            deltas[(e["item_id"], e["type"])] += e["delta"]
+    for (item_id, delta_type), joined in deltas.items():
+        done_type, field = DELTA_PAIRS[delta_type]
+        values = [e[field] for e in events if e["type"] == done_type and e["item_id"] == item_id]
+        if values != [joined]:
+            problems.append(f"{delta_type} of {item_id} join to {joined!r}, done has {values}")
+    if final["status"] != "failed":
+        usage_ = final["usage"]
+        if usage_["total_tokens"] != usage_["input_tokens"] + usage_["output_tokens"]:
+            problems.append("usage total is not input + output")
+    return problems
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_invariants_hold(name: str) -> None:
+    assert invariant_problems(SCENARIOS[name]()) == []
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_grammar_accepts(name: str) -> None:
+    grammar = pytest.importorskip("fixtures.grammar")
+    events = SCENARIOS[name]()
+    frames = parse_frames(b"".join(encode_sse(e) for e in events))
+    mode = "background" if name == "queued" else "normal"
+    violations = grammar.check_stream(frames, mode=mode)
+    assert [str(v) for v in violations] == []
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_events_match_schemas(name: str) -> None:
+    schemas = pytest.importorskip("fixtures.schemas")
+    for event in SCENARIOS[name]():
+        errors = schemas.errors_only(schemas.validate_event(event, "openai"))
+        assert [str(e) for e in errors] == [], event["type"]
+
+
+def test_invariant_checker_can_fail() -> None:
+    events = scenario_text()
+    events[3]["sequence_number"] = 99
+    events[-1]["response"]["output"] = []
+    problems = invariant_problems(events)
+    assert "sequence numbers are not 0..n" in problems
+    assert "final output differs from the output_item.done items" in problems
+
+
+# ---------------------------------------------------------------- scenario specifics
+
+def types(events: list[dict]) -> list[str]:
+    return [e["type"] for e in events]
+
+
+def test_text_sequence_is_canonical() -> None:
+    events = scenario_text()
+    assert types(events) == [
+        "response.created", "response.in_progress", "response.output_item.added",
+        "response.content_part.added", "response.output_text.delta",
+        "response.output_text.delta", "response.output_text.delta",
+        "response.output_text.done", "response.content_part.done",
+        "response.output_item.done", "response.completed"]
+    added = events[2]["item"]
+    assert (added["type"], added["status"], added["content"]) == ("message", "in_progress", [])
+    assert events[3]["part"] == {"type": "output_text", "annotations": [], "logprobs": [],
+                                 "text": ""}
+    assert all(e["logprobs"] == [] for e in events if e["type"].startswith("response.output_text"))
+    final = events[-1]["response"]
+    assert final["output"][0]["status"] == "completed"
+    assert final["output"][0]["content"][0]["text"] == "The Earth \u2028is round."
+    assert final["usage"]["input_tokens"] == 12 and final["usage"]["output_tokens"] == 5
+    assert final["id"] == "resp_test" and final["incomplete_details"] is None
+
+
+def test_parallel_calls_keep_ids_and_arguments_apart() -> None:
+    final = scenario_parallel_calls()[-1]["response"]
+    assert [(i["type"], i["call_id"], json.loads(i["arguments"])) for i in final["output"]] == [
+        ("function_call", "call_paris", {"city": "Paris"}),
+        ("function_call", "call_rome", {"city": "Rome"})]
+    for item in final["output"]:
+        assert item["id"].startswith("fc_") and item["id"] != item["call_id"]
+        assert item["status"] == "completed"
+
+
+def test_custom_tool_input_is_decoded() -> None:
+    events = scenario_custom_tool()
+    final = events[-1]["response"]
+    [item] = final["output"]
+    assert item["type"] == "custom_tool_call" and item["id"].startswith("ctc_")
+    assert item["input"] == 'echo "hi" \u00e9' and item["call_id"] == "call_sh"
+    assert "response.function_call_arguments.delta" not in types(events)
+
+
+def test_text_and_calls_share_consistent_indices() -> None:
+    first = scenario_text_then_call()[-1]["response"]["output"]
+    assert [i["type"] for i in first] == ["message", "function_call"]
+    later = scenario_call_then_text()
+    output = later[-1]["response"]["output"]
+    assert [i["type"] for i in output] == ["function_call", "message"]
+    assert output[1]["content"][0]["text"] == "Checking now."
+    assert output[0]["arguments"] == '{"tz":"UTC"}' and output[0]["call_id"].startswith("call_")
+
+
+@pytest.mark.parametrize(("scenario", "reason"), [(scenario_length, "max_output_tokens"),
+                                                  (scenario_content_filter, "content_filter")],
+                         ids=["length", "content-filter"])
+def test_incomplete(scenario: Callable[[], list[dict]], reason: str) -> None:
+    events = scenario()
+    assert events[-1]["type"] == "response.incomplete"
+    final = events[-1]["response"]
+    assert final["status"] == "incomplete"
+    assert final["incomplete_details"] == {"reason": reason}
+    assert final["output"][0]["status"] == "incomplete"
+
+
+def test_queued_start() -> None:
+    events = scenario_queued()
+    assert types(events)[:3] == ["response.created", "response.queued", "response.in_progress"]
+    assert [e["response"]["status"] for e in events[:3]] == ["queued", "queued", "in_progress"]
+
+
+def test_mcp_loop_sequences_and_usage_sum() -> None:
+    events = scenario_mcp_loop()
+    mcp_types = [t for t in types(events) if "mcp" in t or t.startswith("response.output_item")]
+    assert mcp_types[:8] == [
+        "response.output_item.added", "response.mcp_list_tools.in_progress",
+        "response.mcp_list_tools.completed", "response.output_item.done",
+        "response.output_item.added", "response.mcp_list_tools.in_progress",
+        "response.mcp_list_tools.failed", "response.output_item.done"]
+    assert mcp_types[8:20] == [
+        "response.output_item.added", "response.mcp_call.in_progress",
+        "response.mcp_call_arguments.delta", "response.mcp_call_arguments.done",
+        "response.mcp_call.completed", "response.output_item.done",
+        "response.output_item.added", "response.mcp_call.in_progress",
+        "response.mcp_call_arguments.delta", "response.mcp_call_arguments.done",
+        "response.mcp_call.failed", "response.output_item.done"]
+    final = events[-1]["response"]
+    assert [i["type"] for i in final["output"]] == [
+        "mcp_list_tools", "mcp_list_tools", "mcp_call", "mcp_call", "mcp_approval_request",
+        "message"]
+    assert "function_call" not in json.dumps(final["output"])  # the MCP call stayed hidden
+    assert final["output"][2]["output"] == "4" and final["output"][2]["id"].startswith("mcp_")
+    assert final["output"][0]["id"].startswith("mcpl_")
+    assert final["output"][4]["id"].startswith("mcpr_")
+    assert (final["usage"]["input_tokens"], final["usage"]["output_tokens"]) == (120, 14)
+
+
+def test_fail_closes_items_then_error_then_failed() -> None:
+    events = scenario_fail_mid_stream()
+    assert types(events)[-7:] == [
+        "response.output_text.done", "response.content_part.done", "response.output_item.done",
+        "response.function_call_arguments.done", "response.output_item.done",
+        "error", "response.failed"]
+    error = events[-2]
+    assert error == {"type": "error", "sequence_number": error["sequence_number"],
+                     "code": "server_error", "message": "backend closed the connection",
+                     "param": None}
+    final = events[-1]["response"]
+    assert final["status"] == "failed"
+    assert final["error"] == {"code": "server_error", "message": "backend closed the connection"}
+    assert [i["status"] for i in final["output"]] == ["incomplete", "incomplete"]
+
+
+def test_terminal_is_emitted_once_and_late_chunks_are_ignored() -> None:
+    stream = new_stream()
+    run_turns(stream, [text("x"), finish("stop")])
+    assert stream.finish() == [] and stream.fail("server_error", "late") == []
+    assert stream.feed(text("late")) == [] and stream.terminated
+
+
+def test_cancel_returns_cancelled_response_without_events() -> None:
+    stream = new_stream()
+    stream.start()
+    stream.feed(text("half"))
+    response = stream.cancel()
+    assert response["status"] == "cancelled"
+    assert response["output"][0]["content"][0]["text"] == "half"
+    assert stream.feed(text("more")) == [] and stream.finish() == []
+
+
+def test_arguments_before_name_are_buffered_and_missing_call_id_generated() -> None:
+    stream = new_stream()
+    events = run_turns(stream, [call(0, arguments='{"a":'), call(0, name="f", arguments="1}"),
+                                finish("tool_calls")])
+    assert invariant_problems(events) == []
+    [item] = events[-1]["response"]["output"]
+    assert item["arguments"] == '{"a":1}' and item["name"] == "f"
+    assert item["call_id"].startswith("call_")
+    assert stream.pending_tool_calls == [item]
+
+
+def test_encode_sse_frame() -> None:
+    event = {"type": "response.output_text.delta", "sequence_number": 4, "delta": "a\u2028b\n"}
+    raw = encode_sse(event)
+    assert raw.startswith(b"event: response.output_text.delta\ndata: {")
+    assert raw.endswith(b"}\n\n") and raw.count(b"\n") == 3
+    [frame] = parse_frames(raw)
+    assert frame.event == "response.output_text.delta" and frame.json() == event
