@@ -208,6 +208,14 @@ def _append_tool_call(messages: list[dict], call: dict) -> None:
     last.setdefault("tool_calls", []).append(call)
 
 
+def _field(obj: dict, name: str, param: str) -> str:
+    """A required string field, or a TranslationError naming it (not a KeyError and a 500)."""
+    value = obj.get(name)
+    if not isinstance(value, str) or not value:
+        raise TranslationError(f"missing required parameter {name!r}", f"{param}.{name}")
+    return value
+
+
 def _tool_call(call_id: str, name: str, arguments: str) -> dict:
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
@@ -233,19 +241,23 @@ def items_to_messages(items: list[dict], *, param_prefix: str = "input") -> list
             messages.append({"role": role, "content": content})
         elif kind == "function_call":
             _append_tool_call(
-                messages, _tool_call(item["call_id"], item["name"], item.get("arguments") or "{}")
+                messages, _tool_call(_field(item, "call_id", param), _field(item, "name", param),
+                                     item.get("arguments") or "{}")
             )
         elif kind == "custom_tool_call":
             arguments = json.dumps({"input": item.get("input", "")})
-            _append_tool_call(messages, _tool_call(item["call_id"], item["name"], arguments))
+            _append_tool_call(messages, _tool_call(_field(item, "call_id", param),
+                                                   _field(item, "name", param), arguments))
         elif kind in ("function_call_output", "custom_tool_call_output"):
             content = _output_text(item.get("output", ""), f"{param}.output")
-            messages.append({"role": "tool", "tool_call_id": item["call_id"], "content": content})
+            messages.append({"role": "tool", "tool_call_id": _field(item, "call_id", param),
+                             "content": content})
         elif kind == "mcp_call":
             # An earlier server-side call: shown as a call plus its result so the model sees it.
             call_id = item.get("id") or new_id("mcp")
             _append_tool_call(
-                messages, _tool_call(call_id, item["name"], item.get("arguments") or "{}")
+                messages, _tool_call(call_id, _field(item, "name", param),
+                                     item.get("arguments") or "{}")
             )
             result = item.get("output")
             if result is None and item.get("error") is not None:
@@ -274,14 +286,15 @@ def chat_tools(tools: list[dict] | None) -> list[dict]:
         if kind == "mcp":
             continue
         if kind == "function":
-            function: dict[str, Any] = {"name": tool["name"]}
+            function: dict[str, Any] = {"name": _field(tool, "name", f"tools[{i}]")}
             if tool.get("description"):
                 function["description"] = tool["description"]
             function["parameters"] = tool.get("parameters") or {"type": "object", "properties": {}}
             if tool.get("strict") is not None:
                 function["strict"] = tool["strict"]
         elif kind == "custom":
-            function = {"name": tool["name"], "parameters": copy.deepcopy(CUSTOM_TOOL_PARAMETERS)}
+            function = {"name": _field(tool, "name", f"tools[{i}]"),
+                        "parameters": copy.deepcopy(CUSTOM_TOOL_PARAMETERS)}
             if tool.get("description"):
                 function["description"] = tool["description"]
         else:
@@ -296,7 +309,8 @@ def chat_tool_choice(choice: Any) -> tuple[Any, set[str] | None]:
         return choice, None
     kind = choice.get("type")
     if kind in ("function", "custom"):
-        return {"type": "function", "function": {"name": choice["name"]}}, None
+        name = _field(choice, "name", "tool_choice")
+        return {"type": "function", "function": {"name": name}}, None
     if kind == "mcp":
         # The MCP toolset names its chat functions; "a tool must be called" is what survives.
         return "required", None

@@ -127,6 +127,10 @@ ERROR_CASES = [
                  "input[0].content[0].type", id="image-outside-user-message"),
     pytest.param([{"type": "item_reference", "id": "msg_1"}], "input[0]",
                  id="unresolved-item-reference"),
+    pytest.param([{"type": "function_call", "name": "f", "arguments": "{}"}],
+                 "input[0].call_id", id="call-without-call-id"),
+    pytest.param([{"type": "function_call_output", "output": "x"}],
+                 "input[0].call_id", id="output-without-call-id"),
 ]
 
 
@@ -235,6 +239,22 @@ FORMAT_CASES = [
 def test_text_format(text: dict, expected: dict | None) -> None:
     body = chat_request({"input": "x", "text": text}, [], model="m")
     assert body.get("response_format") == expected
+
+
+@pytest.mark.parametrize(("request_", "param"), [
+    pytest.param({"tools": [{"type": "function", "parameters": {}}]}, "tools[0].name",
+                 id="function-tool-without-name"),
+    pytest.param({"tools": [WEATHER_TOOL], "tool_choice": {"type": "function"}},
+                 "tool_choice.name", id="named-choice-without-name"),
+    pytest.param({"tools": [WEATHER_TOOL], "tool_choice": {"type": "file_search"}},
+                 "tool_choice.type", id="unsupported-choice-type"),
+    pytest.param({"text": {"format": {"type": "grammar"}}}, "text.format.type",
+                 id="unsupported-format"),
+])
+def test_request_level_errors(request_: dict, param: str) -> None:
+    with pytest.raises(TranslationError) as info:
+        chat_request({"input": "x", **request_}, [], model="m")
+    assert info.value.param == param
 
 
 def test_input_error_param_points_into_input() -> None:
