@@ -1,0 +1,133 @@
+"""SqliteStore: round trips, input item pages, chains, event logs, orphans, secrets, URLs."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from reference_impl.store import SqliteStore, scrub_secrets, store_for_url
+
+
+def _response(rid: str, *, prev: str | None = None, status: str = "completed", output: list | None = None) -> dict:
+    return {"id": rid, "object": "response", "status": status, "created_at": 1, "previous_response_id": prev,
+            "output": output or [{"id": f"msg_{rid}", "type": "message", "role": "assistant",
+                                  "content": [{"type": "output_text", "text": rid}]}]}
+
+
+def _items(n: int, tag: str = "i") -> list[dict]:
+    return [{"id": f"{tag}{k}", "type": "message", "role": "user",
+             "content": [{"type": "input_text", "text": str(k)}]} for k in range(n)]
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = SqliteStore(tmp_path / "db.sqlite")
+    yield s
+    s.close()
+
+
+def test_put_get_update_delete(store):
+    store.put_response(_response("r1"), input_items=_items(2))
+    assert store.get_response("r1")["output"][0]["id"] == "msg_r1"
+    store.update_response({**_response("r1"), "status": "failed"})
+    assert store.get_response("r1")["status"] == "failed"
+    assert store.delete_response("r1") is True
+    assert store.get_response("r1") is None
+    assert store.delete_response("r1") is False
+    with pytest.raises(KeyError):
+        store.chain("r1")
+
+
+def test_input_items_pages_desc_by_default(store):
+    store.put_response(_response("r1"), input_items=_items(5))
+    page, more = store.list_input_items("r1", limit=2)
+    assert [i["id"] for i in page] == ["i4", "i3"] and more
+    page, more = store.list_input_items("r1", after="i3", limit=2)
+    assert [i["id"] for i in page] == ["i2", "i1"] and more
+    page, more = store.list_input_items("r1", after="i1", limit=2)
+    assert [i["id"] for i in page] == ["i0"] and not more
+    page, more = store.list_input_items("r1", order="asc", after="i2", limit=10)
+    assert [i["id"] for i in page] == ["i3", "i4"] and not more
+    with pytest.raises(KeyError):
+        store.list_input_items("r1", after="nope")
+
+
+def test_delete_removes_input_items(store):
+    store.put_response(_response("r1"), input_items=_items(2))
+    store.delete_response("r1")
+    assert store.list_input_items("r1") == ([], False)
+
+
+def test_chain_walks_links_oldest_first(store):
+    store.put_response(_response("a"), input_items=_items(1, "a"))
+    store.put_response(_response("b", prev="a"), input_items=_items(1, "b"))
+    store.put_response(_response("c", prev="b"), input_items=_items(1, "c"))
+    store.put_response(_response("x"), input_items=_items(1, "x"))  # unrelated
+    links = store.chain("c")
+    assert [inputs[0]["id"] for inputs, _ in links] == ["a0", "b0", "c0"]
+    assert [outputs[0]["id"] for _, outputs in links] == ["msg_a", "msg_b", "msg_c"]
+    store.delete_response("a")  # a deleted ancestor ends the walk
+    assert [inputs[0]["id"] for inputs, _ in store.chain("c")] == ["b0", "c0"]
+
+
+def test_event_log_starting_after(store):
+    store.put_response(_response("r1", status="in_progress"), input_items=[], background=True)
+    store.append_events("r1", [{"type": "e", "sequence_number": n} for n in range(4)])
+    assert [e["sequence_number"] for e in store.get_events("r1")] == [0, 1, 2, 3]
+    assert [e["sequence_number"] for e in store.get_events("r1", starting_after=1)] == [2, 3]
+    store.delete_response("r1")
+    assert store.get_events("r1") == []
+
+
+def test_orphans_marked_failed_across_connections(tmp_path):
+    first = SqliteStore(tmp_path / "db.sqlite")
+    first.put_response(_response("q", status="queued"), input_items=[], background=True)
+    first.put_response(_response("p", status="in_progress"), input_items=[], background=True)
+    first.put_response(_response("d"), input_items=[])
+    first.close()
+    second = SqliteStore(tmp_path / "db.sqlite")
+    assert sorted(second.mark_orphans_failed()) == ["p", "q"]
+    failed = second.get_response("q")
+    assert failed["status"] == "failed" and failed["error"]["code"] == "server_error"
+    assert second.get_response("d")["status"] == "completed"
+    assert second.mark_orphans_failed() == []
+    second.close()
+
+
+def test_mcp_secrets_never_stored(store, tmp_path):
+    tools = [{"type": "mcp", "server_label": "s", "server_url": "http://x", "headers": {"Authorization": "Bearer s3"},
+              "authorization": "s3"}, {"type": "function", "name": "f", "headers": "kept"}]
+    store.put_response({**_response("r1"), "tools": tools}, input_items=[])
+    store.update_response({**_response("r1"), "tools": tools})
+    assert "s3" not in (tmp_path / "db.sqlite").read_bytes().decode("utf-8", "replace")
+    assert store.get_response("r1")["tools"][1]["headers"] == "kept"
+    assert scrub_secrets({"tools": tools})["tools"][0] == {"type": "mcp", "server_label": "s", "server_url": "http://x"}
+
+
+def test_threads_share_one_file(store):
+    errors: list[BaseException] = []
+
+    def write(k: int) -> None:
+        try:
+            for n in range(10):
+                store.put_response(_response(f"t{k}_{n}"), input_items=_items(2, f"t{k}_{n}_"))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert all(store.get_response(f"t{k}_9") for k in range(4))
+
+
+def test_store_urls(tmp_path):
+    assert isinstance(store_for_url(f"sqlite:///{tmp_path}/x.db"), SqliteStore)
+    with pytest.raises(ValueError, match="Postgres"):
+        store_for_url("postgresql://localhost/db")
+    with pytest.raises(ValueError, match="sqlite"):
+        store_for_url("mysql://x")
+    with pytest.raises(ValueError):
+        SqliteStore(":memory:")

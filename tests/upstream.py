@@ -1,0 +1,216 @@
+"""A scripted Chat Completions upstream, and a helper to serve any ASGI app from a thread.
+
+`ScriptedUpstream` answers ``POST /v1/chat/completions`` with the next `Reply` of its script
+(text chunks, tool calls, HTTP errors, slowness, a disconnect or a malformed chunk mid-stream),
+records every request body it received, and serves ``/v1/models`` (and ``/props`` when given).
+`ServerThread` runs an app under uvicorn on a free loopback port, for the upstream and the router.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+DEFAULT_MODEL = "test-model"
+START_TIMEOUT = 10.0
+
+
+@dataclass
+class Reply:
+    """One scripted answer. Text is sent in ``pieces`` chunks; tool calls as (name, arguments)."""
+
+    text: str = ""
+    pieces: int = 3
+    tool_calls: list[tuple[str, str]] = field(default_factory=list)
+    finish_reason: str | None = None  # default: "tool_calls" with calls, else "stop"
+    status: int = 200
+    delay: float = 0.0            # seconds before each chunk
+    disconnect_after: int | None = None  # drop the connection after this many chunks
+    malformed_after: int | None = None   # send a non-JSON data line after this many chunks
+    usage: dict = field(default_factory=lambda: {"prompt_tokens": 7, "completion_tokens": 5,
+                                                  "total_tokens": 12})
+
+    def chunks(self) -> list[dict]:
+        """The chat.completion.chunk objects of this reply."""
+        base = {"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 0,
+                "model": DEFAULT_MODEL}
+        out = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]}]
+        if self.text:
+            size = max(1, -(-len(self.text) // self.pieces))
+            for start in range(0, len(self.text), size):
+                out.append({**base, "choices": [{"index": 0, "delta": {"content": self.text[start:start + size]},
+                                                 "finish_reason": None}]})
+        for index, (name, arguments) in enumerate(self.tool_calls):
+            out.append({**base, "choices": [{"index": 0, "finish_reason": None, "delta": {"tool_calls": [
+                {"index": index, "id": f"call_{index}", "type": "function",
+                 "function": {"name": name, "arguments": ""}}]}}]})
+            half = len(arguments) // 2
+            for part in (arguments[:half], arguments[half:]):
+                out.append({**base, "choices": [{"index": 0, "finish_reason": None, "delta": {"tool_calls": [
+                    {"index": index, "function": {"arguments": part}}]}}]})
+        finish = self.finish_reason or ("tool_calls" if self.tool_calls else "stop")
+        out.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+        out.append({**base, "choices": [], "usage": self.usage})
+        return out
+
+
+class _Disconnect(Exception):
+    """Raised inside the body iterator so uvicorn drops the connection mid-stream."""
+
+
+class ScriptedUpstream:
+    """The scripted server. ``requests`` holds every chat request body, in order."""
+
+    def __init__(self, *, models: tuple[str, ...] = (DEFAULT_MODEL,), props: dict | None = None) -> None:
+        self.models = models
+        self.props = props
+        self.replies: deque[Reply] = deque()
+        self.requests: list[dict] = []
+        self.app = Starlette(routes=[
+            Route("/v1/chat/completions", self._chat, methods=["POST"]),
+            Route("/v1/models", self._models, methods=["GET"]),
+            Route("/props", self._props, methods=["GET"]),
+        ])
+
+    def script(self, *replies: Reply) -> None:
+        """Queue replies; when the queue is empty the upstream answers "ok"."""
+        self.replies.extend(replies)
+
+    async def _models(self, request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [{"id": m, "object": "model"} for m in self.models]})
+
+    async def _props(self, request: Request) -> Response:
+        if self.props is None:
+            return JSONResponse({"error": {"message": "not found"}}, status_code=404)
+        return JSONResponse(self.props)
+
+    async def _chat(self, request: Request) -> Response:
+        body = await request.json()
+        self.requests.append(body)
+        reply = self.replies.popleft() if self.replies else Reply(text="ok")
+        if reply.status >= 400:
+            return JSONResponse({"error": {"message": f"scripted {reply.status}", "type": "server_error"}},
+                                status_code=reply.status)
+
+        async def frames() -> Any:
+            for n, chunk in enumerate(reply.chunks()):
+                if reply.disconnect_after is not None and n == reply.disconnect_after:
+                    raise _Disconnect("scripted disconnect")
+                if reply.malformed_after is not None and n == reply.malformed_after:
+                    yield b"data: {this is not json\n\n"
+                    continue
+                if reply.delay:
+                    await asyncio.sleep(reply.delay)
+                yield f"data: {json.dumps(chunk)}\n\n".encode()
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(frames(), media_type="text/event-stream")
+
+
+def free_port() -> int:
+    """A free loopback TCP port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerThread:
+    """Serve an ASGI app with uvicorn on a loopback port in a daemon thread."""
+
+    def __init__(self, app: Any) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
+                                                    log_level="critical", lifespan="auto"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "ServerThread":
+        self.thread.start()
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError(f"server on {self.url} did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+class Router:
+    """The reference router under test, served from a thread, with an httpx2 client.
+
+    ``upstreams`` are ScriptedUpstream URLs; extra keyword arguments go to RouterConfig.
+    """
+
+    def __init__(self, db_path: Any, upstreams: list[str], **config: Any) -> None:
+        from reference_impl.app import RouterConfig, create_app  # the code under test
+
+        self.config = RouterConfig(backends=upstreams, db=f"sqlite:///{db_path}", **config)
+        self.server = ServerThread(create_app(self.config))
+        self.url = self.server.url
+
+    def __enter__(self) -> "Router":
+        import httpx2
+
+        self.server.__enter__()
+        self.client = httpx2.Client(base_url=self.url, timeout=30)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.client.close()
+        self.server.__exit__(*exc)
+
+    def create(self, **body: Any) -> Any:
+        """POST /v1/responses with ``body`` (model defaults to the upstream's)."""
+        body.setdefault("model", DEFAULT_MODEL)
+        return self.client.post("/v1/responses", json=body)
+
+    def wait_status(self, response_id: str, statuses: tuple[str, ...], timeout: float = 10) -> dict:
+        """Poll GET until the response has one of ``statuses``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.client.get(f"/v1/responses/{response_id}").json()
+            if got.get("status") in statuses or time.monotonic() > deadline:
+                return got
+            time.sleep(0.05)
+
+
+TERMINAL_EVENTS = ("response.completed", "response.incomplete", "response.failed")
+
+
+def stream_events(body: bytes, *, mode: str = "normal") -> list[dict]:
+    """Parse an SSE body, check it against the streaming grammar, and return the event dicts.
+
+    Uses fixtures.grammar when it exists; the framing checks here run in every case.
+    """
+    from fixtures.sse import parse_frames
+
+    frames = parse_frames(body)
+    events = []
+    for frame in frames:
+        event = frame.json()
+        assert frame.event == event["type"], (frame.event, event["type"])
+        events.append(event)
+    seqs = [e["sequence_number"] for e in events]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))) if seqs else True, seqs
+    try:
+        from fixtures.grammar import check_stream
+    except ImportError:
+        check_stream = None
+    if check_stream is not None:
+        violations = check_stream(frames, mode=mode)
+        assert not violations, "\n".join(str(v) for v in violations)
+    return events
