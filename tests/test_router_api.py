@@ -5,15 +5,18 @@ import json
 
 import pytest
 
-from upstream import DEFAULT_MODEL, Reply, Router, ScriptedUpstream, ServerThread, stream_events
+from upstream import DEFAULT_MODEL, Reply, Router, serve_upstream, stream_events
+
+
+@pytest.fixture(scope="module")
+def shared_upstream():
+    yield from serve_upstream()
 
 
 @pytest.fixture
-def upstream():
-    scripted = ScriptedUpstream()
-    with ServerThread(scripted.app) as server:
-        scripted.url = server.url
-        yield scripted
+def upstream(shared_upstream):
+    shared_upstream.reset()
+    return shared_upstream
 
 
 @pytest.fixture

@@ -83,6 +83,11 @@ class ScriptedUpstream:
             Route("/props", self._props, methods=["GET"]),
         ])
 
+    def reset(self) -> None:
+        """Forget scripted replies and received requests (between tests sharing one upstream)."""
+        self.replies.clear()
+        self.requests.clear()
+
     def script(self, *replies: Reply) -> None:
         """Queue replies; when the queue is empty the upstream answers "ok"."""
         self.replies.extend(replies)
@@ -186,6 +191,14 @@ class Router:
             if got.get("status") in statuses or time.monotonic() > deadline:
                 return got
             time.sleep(0.05)
+
+
+def serve_upstream(**kwargs: Any) -> Any:
+    """A generator for a pytest fixture: a started ScriptedUpstream with its ``url`` set."""
+    scripted = ScriptedUpstream(**kwargs)
+    with ServerThread(scripted.app) as server:
+        scripted.url = server.url  # type: ignore[attr-defined]
+        yield scripted
 
 
 TERMINAL_EVENTS = ("response.completed", "response.incomplete", "response.failed")

@@ -1,0 +1,80 @@
+"""Router state: previous_response_id chains, instructions per turn, store=false, deletes."""
+from __future__ import annotations
+
+import pytest
+
+from upstream import Reply, Router, serve_upstream, stream_events
+
+
+@pytest.fixture(scope="module")
+def shared_upstream():
+    yield from serve_upstream()
+
+
+@pytest.fixture
+def upstream(shared_upstream):
+    shared_upstream.reset()
+    return shared_upstream
+
+
+@pytest.fixture
+def router(upstream, tmp_path):
+    with Router(tmp_path / "db.sqlite", [upstream.url]) as r:
+        yield r
+
+
+def _texts(messages: list[dict]) -> list[tuple[str, str]]:
+    return [(m["role"], m["content"] if isinstance(m["content"], str) else
+             "".join(p.get("text", "") for p in m["content"])) for m in messages]
+
+
+def test_three_turn_chain_carries_history_not_instructions(router, upstream):
+    upstream.script(Reply(text="A1"), Reply(text="A2"), Reply(text="A3"))
+    first = router.create(input="Q1", instructions="first rules").json()
+    second = router.create(input="Q2", previous_response_id=first["id"]).json()
+    third = router.create(input="Q3", previous_response_id=second["id"], instructions="third rules",
+                          stream=True)
+    final = stream_events(third.content)[-1]["response"]
+    assert final["previous_response_id"] == second["id"]
+    assert second["instructions"] is None
+    assert _texts(upstream.requests[1]["messages"]) == [("user", "Q1"), ("assistant", "A1"), ("user", "Q2")]
+    assert _texts(upstream.requests[2]["messages"]) == [
+        ("system", "third rules"), ("user", "Q1"), ("assistant", "A1"), ("user", "Q2"), ("assistant", "A2"),
+        ("user", "Q3")]
+    assert router.client.get(f"/v1/responses/{final['id']}").json()["output"][0]["content"][0]["text"] == "A3"
+
+
+def test_chain_from_a_non_completed_response_is_rejected(router, upstream):
+    upstream.script(Reply(status=400))
+    failed = router.create(input="x").json()
+    assert failed["status"] == "failed"
+    resp = router.create(input="y", previous_response_id=failed["id"])
+    assert resp.status_code == 400 and resp.json()["error"]["param"] == "previous_response_id"
+
+
+def test_store_false_persists_nothing(router, upstream):
+    body = router.create(input="secret", store=False).json()
+    assert body["status"] == "completed" and body["store"] is False
+    assert router.client.get(f"/v1/responses/{body['id']}").status_code == 404
+    streamed = stream_events(router.create(input="secret", store=False, stream=True).content)[-1]["response"]
+    assert router.client.get(f"/v1/responses/{streamed['id']}").status_code == 404
+    chained = router.create(input="again", previous_response_id=body["id"])
+    assert chained.status_code == 400
+
+
+def test_deleted_response_cannot_be_continued(router):
+    rid = router.create(input="x").json()["id"]
+    router.client.delete(f"/v1/responses/{rid}")
+    assert router.create(input="y", previous_response_id=rid).status_code == 400
+
+
+def test_mcp_credentials_not_echoed_or_stored(router, upstream, tmp_path):
+    # The MCP server is unreachable: the response fails, but credentials must not appear anywhere.
+    tools = [{"type": "mcp", "server_label": "s", "server_url": "http://127.0.0.1:9/mcp",
+              "headers": {"Authorization": "Bearer sekrit-token"}, "require_approval": "never"}]
+    resp = router.create(input="x", tools=tools)
+    assert "sekrit-token" not in resp.text
+    rid = resp.json()["id"]
+    assert "sekrit-token" not in router.client.get(f"/v1/responses/{rid}").text
+    for path in tmp_path.glob("db.sqlite*"):  # the WAL file holds recent writes
+        assert b"sekrit-token" not in path.read_bytes()
