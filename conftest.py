@@ -1,0 +1,2 @@
+"""Wires the harness library into pytest; everything else lives in fixtures/."""
+pytest_plugins = ["fixtures.plugin"]

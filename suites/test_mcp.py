@@ -1,0 +1,49 @@
+"""Server-side MCP tools against the harness's real MCP server (cases in cases/mcp.yaml)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fixtures.cases import Case, cases_for
+from fixtures.checks import ProtocolFailure
+from fixtures.session import Conformance
+
+
+@pytest.mark.parametrize("case", cases_for("mcp", "exchange"))
+def test_exchange(conformance: Conformance, case: Case) -> None:
+    """Listing, calls, approvals and auth, judged on the mcp_* items and events."""
+    conformance.run(case)
+
+
+@pytest.mark.parametrize("case", cases_for("mcp", "approval_round_trip"))
+def test_approval_round_trip(conformance: Conformance, case: Case) -> None:
+    """An approval request, approved on the chain, runs the call."""
+    request = conformance.request_of(case)
+    first = conformance.ok(conformance.create(request))
+    approvals = [i for i in first["output"] if i.get("type") == "mcp_approval_request"]
+    if not approvals:
+        raise ProtocolFailure(f"mcp.approval: no mcp_approval_request in {[i['type'] for i in first['output']]}")
+    follow = {"previous_response_id": first["id"], "tools": request["tools"],
+              "input": [{"type": "mcp_approval_response", "approval_request_id": approvals[0]["id"],
+                         "approve": True}]}
+    exchange = conformance.create(follow)
+    response = conformance.ok(exchange)
+    calls = [i for i in response["output"] if i.get("type") == "mcp_call"]
+    if not calls or calls[0].get("error"):
+        raise ProtocolFailure(f"mcp.approval: the approved call did not run: {response['output']}")
+    conformance.capability(case, response, follow, exchange)
+
+
+@pytest.mark.parametrize("case", cases_for("mcp", "credentials_not_stored"))
+def test_credentials_not_stored(conformance: Conformance, case: Case) -> None:
+    """Neither the create answer nor the stored copy holds the MCP credential."""
+    request = conformance.request_of(case)
+    created = conformance.ok(conformance.create(request))
+    stored = conformance.client.retrieve(created["id"])
+    conformance.ok(stored)
+    token = conformance.bindings["mcp_token"]
+    for exchange in conformance.transcript.exchanges:
+        assert token not in exchange.body.decode("utf-8", "replace"), (
+            f"mcp.credentials_echoed: {exchange.method} {exchange.path} returns the MCP credential")
+    assert token not in json.dumps(created), "mcp.credentials_echoed"
