@@ -38,6 +38,7 @@ class Turn:
     input_items: list[dict]
     history: list[dict]
     backend: Backend
+    toolset: Any = None  # McpToolset for the request's MCP tools, or None
     events: list[dict] = field(default_factory=list)  # everything run() yielded, in order
 
     @property
@@ -52,11 +53,15 @@ class Turn:
 
 
 def _mcp_toolset(tools: list[dict]) -> Any:
-    if not any(t.get("type") == "mcp" for t in tools):
+    """The request's McpToolset (None without MCP tools); 400 for a malformed MCP tool."""
+    if not any(isinstance(t, dict) and t.get("type") == "mcp" for t in tools):
         return None
-    from .mcp import McpToolset  # imported lazily: the MCP SDK is heavy and often unused
+    from .mcp import McpToolError, McpToolset  # imported lazily: the MCP SDK is heavy, often unused
 
-    return McpToolset.from_request_tools(tools)
+    try:
+        return McpToolset.from_request_tools(tools)
+    except McpToolError as exc:
+        raise ApiError(400, str(exc), param=exc.param) from exc
 
 
 async def _forced_chunks(pool: BackendPool, backend: Backend, forced: dict) -> AsyncIterator[dict]:
@@ -107,12 +112,13 @@ class Engine:
         except ModelNotFound as exc:
             raise ApiError(404, exc.message, param="model", code="model_not_found") from exc
         _check_approvals(input_items, history)
+        toolset = _mcp_toolset(request.get("tools") or [])
         status = "queued" if request.get("background") else "in_progress"
         response = translate.response_object(
             request, response_id=new_id("resp"), created_at=int(time.time()),
             model=request["model"], status=status,
         )
-        return Turn(request, response, input_items, history, backend)
+        return Turn(request, response, input_items, history, backend, toolset)
 
     def _history(self, previous_id: str | None) -> list[dict]:
         if previous_id is None:
@@ -158,11 +164,10 @@ class Engine:
         request = turn.request
         tools = request.get("tools") or []
         listed: list[dict] = []
-        toolset = None
+        toolset = turn.toolset
         kinds = translate.tool_kinds(tools)
         stream = ResponseStream(turn.response, tool_kinds=kinds)
         try:
-            toolset = _mcp_toolset(tools)
             if toolset is not None:
                 listed = await toolset.list_tools()
                 kinds.update({t["function"]["name"]: "mcp" for t in toolset.chat_tools()})
@@ -228,11 +233,9 @@ class Engine:
 
     @staticmethod
     def _approval_request(toolset: Any, call: dict) -> dict:
-        describe = getattr(toolset, "describe", None)
-        label, name = describe(call["name"]) if describe else ("", call["name"])
+        label, name = toolset.describe(call["name"])
         return {"id": new_id("mcpr"), "type": "mcp_approval_request", "server_label": label,
-                "name": name, "arguments": call.get("arguments") or "{}",
-                "x_function": call["name"]}
+                "name": name, "arguments": call.get("arguments") or "{}"}
 
     async def _approved_calls(self, turn: Turn, toolset: Any) -> list[dict]:
         """mcp_call items for approvals granted in this request's input."""
@@ -245,8 +248,8 @@ class Engine:
             pending = requests[approval.get("approval_request_id")]  # checked by prepare()
             if not approval.get("approve") or toolset is None:
                 continue
-            function = pending.get("x_function") or pending["name"]
-            item = await toolset.call(function, pending.get("arguments") or "{}")
+            item = await toolset.call_tool(pending["server_label"], pending["name"],
+                                           pending.get("arguments") or "{}")
             item.setdefault("approval_request_id", pending["id"])
             calls.append(item)
         return calls
