@@ -67,14 +67,24 @@ def test_null_status_is_an_error_in_openai_profile() -> None:
     assert [i.path for i in errors_only(validate_response(response))] == ["$.status"]
 
 
-@pytest.mark.parametrize("field", ["temperature", "top_p", "truncation", "parallel_tool_calls"])
+@pytest.mark.parametrize("field", ["temperature", "top_p", "truncation", "store"])
 def test_openresponses_profile_rejects_null_fields_openai_allows(field: str) -> None:
     response = completed_response()
     response.update(completed_at=1, presence_penalty=0.0, frequency_penalty=0.0)
     assert errors_only(validate_response(response, "openresponses")) == []
     response[field] = None
-    assert errors_only(validate_response(response, "openai")) == [] or field == "parallel_tool_calls"
     assert [i.path for i in errors_only(validate_response(response, "openresponses"))] == [f"$.{field}"]
+    if field != "store":  # store is declared non-null in the openai profile too
+        assert errors_only(validate_response(response, "openai")) == []
+
+
+@pytest.mark.parametrize("field", ["presence_penalty", "completed_at"])
+def test_openresponses_profile_requires_spec_fields(field: str) -> None:
+    response = completed_response()
+    response.update(completed_at=1, presence_penalty=0.0, frequency_penalty=0.0)
+    del response[field]
+    assert errors_only(validate_response(response, "openai")) == []
+    assert [i.message for i in errors_only(validate_response(response, "openresponses"))] == [f"'{field}' is a required property"]
 
 
 def test_unknown_field_is_a_warning_not_an_error() -> None:
