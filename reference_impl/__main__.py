@@ -57,7 +57,8 @@ async def _serve(args: argparse.Namespace) -> int:
         while not server.started and not task.done():
             await asyncio.sleep(0.05)
         if server.started:
-            print(f"router listening on http://{args.host}:{args.port}", flush=True)
+            port = server.servers[0].sockets[0].getsockname()[1] if server.servers else args.port
+            print(f"router listening on http://{args.host}:{port}", flush=True)
         await task
         return 0 if server.started else 1
     finally:

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import adapters, translate
-from .backend import Backend, BackendError, BackendPool, ModelNotFound
+from . import adapters, native, translate
+from .backend import RESPONSES_PATH, Backend, BackendError, BackendPool, ModelNotFound
 from .cache import ResponseCache
 from .errors import ApiError
 from .ids import new_id
@@ -220,6 +220,9 @@ class Engine:
         """One backend turn: the chat body for history + input + outputs so far, with adapters."""
         request = turn.request
         current = turn.input_items + outputs
+        if turn.backend.native:
+            body = native.upstream_body(request, current, turn.history, extra_tools)
+            return native.events_to_chunks(self.pool.stream(turn.backend, body, path=RESPONSES_PATH))
         body = translate.chat_request({**request, "input": current}, turn.history, model=request["model"])
         if extra_tools:
             body["tools"] = body.get("tools", []) + extra_tools

@@ -227,3 +227,34 @@ def stream_events(body: bytes, *, mode: str = "normal") -> list[dict]:
         violations = check_stream(frames, mode=mode)
         assert not violations, "\n".join(str(v) for v in violations)
     return events
+
+
+class NativeUpstream(ScriptedUpstream):
+    """A scripted upstream that speaks ``POST /v1/responses`` (streamed), for native passthrough.
+
+    Each reply's text becomes upstream events with upstream ids the router must not leak.
+    """
+
+    UPSTREAM_ID = "resp_upstream_secret_id"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.app.router.routes.append(Route("/v1/responses", self._responses, methods=["POST"]))
+
+    async def _responses(self, request: Request) -> Response:
+        body = await request.json()
+        self.requests.append(body)
+        reply = self.replies.popleft() if self.replies else Reply(text="ok")
+        base = {"id": self.UPSTREAM_ID, "object": "response", "status": "in_progress", "output": []}
+        events = [{"type": "response.created", "response": base}]
+        events += [{"type": "response.output_text.delta", "item_id": "msg_upstream", "delta": reply.text[i:i + 4]}
+                   for i in range(0, len(reply.text), 4)]
+        events.append({"type": "response.completed", "response": {
+            **base, "status": "completed",
+            "usage": {"input_tokens": 3, "output_tokens": 4, "total_tokens": 7}}})
+
+        async def frames() -> Any:
+            for n, event in enumerate(events):
+                yield f"event: {event['type']}\ndata: {json.dumps({**event, 'sequence_number': n})}\n\n".encode()
+
+        return StreamingResponse(frames(), media_type="text/event-stream")
