@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -75,24 +74,6 @@ def test_must_pass_vector_is_accepted(name: str) -> None:
 def test_edited_vector_is_rejected_for_its_known_edits(name: str) -> None:
     frames = parse_frames((VECTORS / "edited" / name).read_bytes())
     assert {v.rule for v in check_stream(frames)} == EDITED_EXPECTED[name]
-
-
-# DESIGN target is 0.3 ms per event (grammar + schema); the bound here only catches blow-ups
-# on a busy shared CI machine.
-MAX_MS_PER_EVENT = 3.0
-
-
-def test_grammar_and_schema_are_fast_on_the_longest_vector() -> None:
-    frames = parse_frames((VECTORS / "reasoning-summary-o3mini.sse").read_bytes())
-    check_stream(frames[:20])
-    for frame in frames[:20]:
-        validate_event(frame.json())  # warm the compiled validators
-    start = time.perf_counter()
-    check_stream(frames)
-    for frame in frames:
-        validate_event(frame.json())
-    per_event_ms = (time.perf_counter() - start) * 1000 / len(frames)
-    assert per_event_ms < MAX_MS_PER_EVENT
 
 
 def test_every_must_pass_vector_is_covered() -> None:
