@@ -158,3 +158,21 @@ def test_validation_errors_name_the_param(router, upstream, patch, param, code):
     error = _assert_error(router.client.post("/v1/responses", json=body), 400, param, code)
     assert error["type"] == "invalid_request_error"
     assert len(upstream.requests) == before
+
+
+@pytest.mark.parametrize("profile", ["openai", "openresponses"])
+def test_router_output_matches_schemas(router, upstream, profile):
+    from fixtures.schemas import validate_error, validate_event, validate_input_items, validate_response
+
+    def errors(issues):
+        return [str(i) for i in issues if i.severity == "error"]
+
+    upstream.script(Reply(text="hello"), Reply(tool_calls=[("f", '{"a": 1}')]))
+    body = router.create(input="x", metadata={"a": "b"}).json()
+    assert errors(validate_response(body, profile)) == []
+    tools = [{"type": "function", "name": "f", "parameters": {"type": "object", "properties": {}}}]
+    for event in stream_events(router.create(input="x", tools=tools, stream=True).content):
+        assert errors(validate_event(event, profile)) == [], event["type"]
+    assert errors(validate_error(router.client.get("/v1/responses/resp_nope").json())) == []
+    items = router.client.get(f"/v1/responses/{body['id']}/input_items").json()
+    assert errors(validate_input_items(items, profile)) == []
