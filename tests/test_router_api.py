@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from upstream import DEFAULT_MODEL, Reply, Router, serve_upstream, stream_events
+from upstream import DEFAULT_MODEL, Reply, Router, ServerThread, serve_upstream, stream_events
 
 
 @pytest.fixture(scope="module")
@@ -176,3 +176,22 @@ def test_router_output_matches_schemas(router, upstream, profile):
     assert errors(validate_error(router.client.get("/v1/responses/resp_nope").json())) == []
     items = router.client.get(f"/v1/responses/{body['id']}/input_items").json()
     assert errors(validate_input_items(items, profile)) == []
+
+
+def test_unexpected_exception_is_500_server_error():
+    import httpx2
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.routing import Route
+
+    from reference_impl.errors import EXCEPTION_HANDLERS, CatchAllMiddleware
+
+    async def boom(request):
+        raise RuntimeError("internal detail")
+
+    app = Starlette(routes=[Route("/boom", boom)], exception_handlers=EXCEPTION_HANDLERS,
+                    middleware=[Middleware(CatchAllMiddleware)])
+    with ServerThread(app) as server:
+        resp = httpx2.get(server.url + "/boom")
+    error = _assert_error(resp, 500)
+    assert error["type"] == "server_error" and "internal detail" not in resp.text
