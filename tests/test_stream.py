@@ -383,3 +383,10 @@ def test_encode_sse_frame() -> None:
     assert raw.endswith(b"}\n\n") and raw.count(b"\n") == 3
     [frame] = parse_frames(raw)
     assert frame.event == "response.output_text.delta" and frame.json() == event
+
+
+def test_grammar_rejects_a_stream_broken_on_purpose() -> None:
+    grammar = pytest.importorskip("fixtures.grammar")
+    events = [e for e in scenario_parallel_calls() if e["type"] != "response.output_item.done"]
+    frames = parse_frames(b"".join(encode_sse(e) for e in events))
+    assert grammar.check_stream(frames, mode="normal") != []
