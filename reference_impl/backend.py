@@ -68,6 +68,12 @@ class Backend:
     in_flight: int = 0
 
 
+def server_root(url: str) -> str:
+    """The server root of a backend URL: users give the OpenAI-style ``…/v1`` root or the bare host."""
+    root = url.rstrip("/")
+    return root[: -len("/v1")] if root.endswith("/v1") else root
+
+
 def canonical_request(method: str, path: str, body: Any) -> str:
     """The canonical JSON of a request, with loopback ports normalised; the record/replay key input."""
     text = json.dumps({"method": method, "path": path, "body": body}, sort_keys=True,
@@ -149,8 +155,8 @@ class BackendPool:
     ) -> None:
         if record_dir and replay_dir:
             raise ValueError("choose one of record_dir and replay_dir")
-        self.backends = [Backend(u.rstrip("/")) for u in urls]
-        self.backends += [Backend(u.rstrip("/"), native=True) for u in native_urls or []]
+        self.backends = [Backend(server_root(u)) for u in urls]
+        self.backends += [Backend(server_root(u), native=True) for u in native_urls or []]
         if not self.backends and replay_dir:
             self.backends = [Backend("replay://")]
         if not self.backends:
