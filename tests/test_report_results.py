@@ -1,0 +1,180 @@
+"""fixtures.results end to end (pytester): outcomes, rules, reasons, scrubbing, xdist, the footer."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fixtures.report.model import MissingFooter, ResultsError, read_results
+from fixtures.results import rules_of, scrub
+
+pytest_plugins = ["pytester"]
+
+PROVIDERS = """
+providers:
+  toy:
+    base_url: http://127.0.0.1:9/v1
+    api_key_var: TOY_KEY
+    models: [m1]
+    model_display_names: {m1: Toy One}
+    profiles: [core, streaming]
+    exclusions:
+      m1: [{test: test_excluded, reason: toy has no such endpoint}]
+"""
+CONFTEST = """
+import pytest
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.failed:
+        report.sections.append(("wire transcript",
+            ">>> POST http://127.0.0.1:9/v1/responses\\nauthorization: Bearer sk-live-abcdefgh123456\\n"
+            + "x" * 7000))
+    return report
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("fixture exploded")
+"""
+TESTS = """
+import pytest
+from fixtures.checks import ProtocolFailure
+
+@pytest.mark.core
+@pytest.mark.parametrize("case", ["plain-text"])
+def test_passes(target, case):
+    pass
+
+@pytest.mark.streaming
+@pytest.mark.parametrize("case", ["broken-stream"])
+def test_protocol(target, case):
+    raise ProtocolFailure("2 protocol finding(s) on POST /v1/responses:\\n"
+                          "  - grammar [sequence.contiguous] event 3 sequence_number: gap (expected 3, got 5)\\n"
+                          "  - schema response: $.usage: None is not of type 'object'")
+
+@pytest.mark.core
+def test_expectation(target):
+    assert False, "expect.status: expected 'completed', got 'failed'"
+
+@pytest.mark.core
+def test_crash(target):
+    {}["missing"]
+
+@pytest.mark.core
+def test_setup_error(target, broken):
+    pass
+
+@pytest.mark.mcp
+def test_unclaimed(target):
+    pass
+
+@pytest.mark.core
+def test_excluded(target):
+    pass
+"""
+EXPECTED = {
+    "test_passes": "passed", "test_protocol": "failed", "test_expectation": "failed",
+    "test_crash": "errored", "test_setup_error": "errored", "test_unclaimed": "skipped",
+    "test_excluded": "xfailed",
+}
+
+
+def run_toy(pytester: pytest.Pytester, *args: str) -> Path:
+    pytester.makefile(".yaml", providers=PROVIDERS)
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_toy=TESTS)
+    out = pytester.path / "results.jsonl"
+    result = pytester.runpytest_subprocess(
+        "-p", "fixtures.plugin", "-p", "fixtures.results", "-p", "no:cacheprovider",
+        "--providers-file", "providers.yaml", "--provider", "toy", "--results", str(out), *args)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()[-2000:]
+    return out
+
+
+def by_test(path: Path) -> dict:
+    return {r.test: r for r in read_results(path).results}
+
+
+def test_every_outcome_with_its_rules_and_reasons(pytester: pytest.Pytester, monkeypatch) -> None:
+    monkeypatch.setenv("TOY_KEY", "toykey-0123456789")
+    path = run_toy(pytester)
+    run = read_results(path)
+    results = by_test(path)
+    assert {name: r.outcome for name, r in results.items()} == EXPECTED
+    assert results["test_protocol"].rules == ("sequence.contiguous", "schema.response")
+    assert results["test_protocol"].case == "broken-stream"
+    assert results["test_protocol"].profiles == ("streaming",)
+    assert results["test_expectation"].rules == ("expect.status",)
+    assert results["test_unclaimed"].reason == "toy does not claim profile mcp"
+    assert results["test_excluded"].reason == "excluded: toy has no such endpoint"
+    assert results["test_setup_error"].when == "setup"
+    assert "fixture exploded" in results["test_setup_error"].message
+    target = run.header["targets"][0]
+    assert (target["provider"], target["model"], target["display_name"]) == ("toy", "m1", "Toy One")
+    assert target["profiles"] == ["core", "streaming"] and run.header["provider"] == "toy"
+    assert run.footer["counts"] == {"passed": 1, "failed": 2, "errored": 2, "skipped": 1, "xfailed": 1}
+    assert run.footer["exitstatus"] == 1
+
+
+def test_transcripts_are_bounded_and_scrubbed(pytester: pytest.Pytester) -> None:
+    transcript = by_test(run_toy(pytester))["test_protocol"].transcript
+    assert transcript.startswith(">>> POST") and "more characters" in transcript
+    assert "sk-live-abcdefgh123456" not in transcript and "Bearer REDACTED" in transcript
+    assert len(transcript) < 6100
+
+
+def test_xdist_gives_the_same_file_as_one_process(pytester: pytest.Pytester) -> None:
+    single = {k: (r.outcome, r.rules, r.reason) for k, r in by_test(run_toy(pytester)).items()}
+    parallel = {k: (r.outcome, r.rules, r.reason) for k, r in by_test(run_toy(pytester, "-n", "2")).items()}
+    assert parallel == single
+
+
+def test_a_file_without_footer_is_a_truncated_run(tmp_path: Path) -> None:
+    lines = [json.dumps({"kind": "header", "format": 1, "started_at": "2026-01-01T00:00:00+00:00",
+                         "targets": [], "schema_profile": "openai", "versions": {}})]
+    path = tmp_path / "results-x.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(MissingFooter, match="cut short"):
+        read_results(path)
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ('{"kind": "test", "nodeid": "x"}', "line 2: .*required"),
+    ('{"kind": "footer", "finished_at": "t", "counts": {}, "exitstatus": 0, "interrupted": "no"}',
+     r"line 2: \.interrupted"),
+    ("not json", "line 2: not JSON"),
+])
+def test_a_line_breaking_the_schema_names_file_and_line(tmp_path: Path, line: str, message: str) -> None:
+    header = json.dumps({"kind": "header", "format": 1, "started_at": "2026-01-01T00:00:00+00:00",
+                         "targets": [], "schema_profile": "openai", "versions": {}})
+    path = tmp_path / "results-x.jsonl"
+    path.write_text(header + "\n" + line + "\n")
+    with pytest.raises(ResultsError, match=message):
+        read_results(path)
+
+
+@pytest.mark.parametrize(("message", "rules"), [
+    ("fixtures.checks.ProtocolFailure: 1 protocol finding(s) on GET /v1/responses/x:\n"
+     "  - http.status: GET /v1/responses/x expected 200, got 404: {}", ["http.status"]),
+    ("AssertionError: [item.added_before_done] event 7 output_index: …\n[sequence.start] stream -: …",
+     ["item.added_before_done", "sequence.start"]),
+    ("ProtocolFailure: 2 protocol finding(s)\n  - schema event[4] response.created: $.x: bad\n"
+     "  - transport: ReadTimeout after 3 events", ["schema.event", "transport"]),
+    ("AssertionError: capability (the model's answer, not the protocol):\n"
+     "  - capability.text_matches: 'Paris' not found in 'London'", ["capability", "capability.text_matches"]),
+    ("AssertionError: mcp.credentials_echoed\nassert 'tok' not in '...'", ["mcp.credentials_echoed"]),
+    ("AssertionError: assert 1 == 2", []),
+])
+def test_rule_ids_come_from_the_failure_lines(message: str, rules: list[str]) -> None:
+    assert rules_of(message) == rules
+
+
+def test_scrub_hides_credentials_in_every_shape() -> None:
+    text = ('Authorization: Bearer abc.def-123\n"api_key": "sk-proj-0123456789abcdef"\n'
+            '{"authorization": "Bearer mcp-fixture-token"} token=hunter22 plain words stay')
+    cleaned = scrub(text, ("hunter22",))
+    for secret in ("abc.def-123", "sk-proj-0123456789abcdef", "mcp-fixture-token", "hunter22"):
+        assert secret not in cleaned
+    assert cleaned.endswith("plain words stay")
