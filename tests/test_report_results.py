@@ -55,6 +55,11 @@ def test_protocol(target, case):
                           "  - schema response: $.usage: None is not of type 'object'")
 
 @pytest.mark.core
+def test_unreachable(target):
+    raise ProtocolFailure("1 protocol finding(s) on POST /v1/responses:\\n"
+                          "  - transport: ConnectError: [Errno 111] Connection refused after 0 events")
+
+@pytest.mark.core
 def test_expectation(target):
     assert False, "expect.status: expected 'completed', got 'failed'"
 
@@ -77,7 +82,7 @@ def test_excluded(target):
 EXPECTED = {
     "test_passes": "passed", "test_protocol": "failed", "test_expectation": "failed",
     "test_crash": "errored", "test_setup_error": "errored", "test_unclaimed": "skipped",
-    "test_excluded": "xfailed",
+    "test_excluded": "xfailed", "test_unreachable": "errored",
 }
 
 
@@ -107,6 +112,7 @@ def test_every_outcome_with_its_rules_and_reasons(pytester: pytest.Pytester, mon
     assert results["test_protocol"].case == "broken-stream"
     assert results["test_protocol"].profiles == ("streaming",)
     assert results["test_expectation"].rules == ("expect.status",)
+    assert results["test_unreachable"].rules == ("transport",)
     assert results["test_unclaimed"].reason == "toy does not claim profile mcp"
     assert results["test_excluded"].reason == "excluded: toy has no such endpoint"
     assert results["test_setup_error"].when == "setup"
@@ -114,7 +120,7 @@ def test_every_outcome_with_its_rules_and_reasons(pytester: pytest.Pytester, mon
     target = run.header["targets"][0]
     assert (target["provider"], target["model"], target["display_name"]) == ("toy", "m1", "Toy One")
     assert target["profiles"] == ["core", "streaming"] and run.header["provider"] == "toy"
-    assert run.footer["counts"] == {"passed": 1, "failed": 2, "errored": 2, "skipped": 1, "xfailed": 1}
+    assert run.footer["counts"] == {"passed": 1, "failed": 2, "errored": 3, "skipped": 1, "xfailed": 1}
     assert run.footer["exitstatus"] == 1
 
 
