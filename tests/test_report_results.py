@@ -184,3 +184,26 @@ def test_scrub_hides_credentials_in_every_shape() -> None:
     for secret in ("abc.def-123", "sk-proj-0123456789abcdef", "mcp-fixture-token", "hunter22"):
         assert secret not in cleaned
     assert cleaned.endswith("plain words stay")
+
+
+def test_a_crashed_worker_leaves_an_errored_test(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", providers=PROVIDERS)
+    pytester.makepyfile(test_crash="""
+import os
+import pytest
+
+@pytest.mark.core
+def test_dies(target):
+    os._exit(3)
+
+@pytest.mark.core
+def test_lives(target):
+    pass
+""")
+    out = pytester.path / "results.jsonl"
+    pytester.runpytest_subprocess("-p", "fixtures.plugin", "-p", "fixtures.results", "-p", "no:cacheprovider",
+                                  "--providers-file", "providers.yaml", "--provider", "toy",
+                                  "--results", str(out), "-n", "2")
+    results = by_test(out)
+    assert (results["test_dies"].outcome, results["test_lives"].outcome) == ("errored", "passed")
+    assert "crashed" in (results["test_dies"].message or "").lower()
