@@ -27,7 +27,11 @@ from reference_impl.ids import new_id
 FORCED_SCHEMA_NAME = "tool_call"
 # Upper bound of calls in one forced parallel reply: without it a tiny model under a grammar can
 # keep appending calls until max_tokens.
-MAX_FORCED_CALLS = 8
+MAX_FORCED_CALLS = 4
+# Tokens granted on top of max_tokens for a forced call: the {"name": …, "arguments": …} wrapper
+# is the adapter's own overhead, which a native tool call would not spend, so it must not eat
+# the client's max_output_tokens and cut the call short.
+FORCED_CALL_OVERHEAD_TOKENS = 192
 # Longest tool description quoted in the system hint (small context windows).
 HINT_DESCRIPTION_CHARS = 120
 HINT_PREFIX = "You must call a tool. Reply only with JSON naming the tool and its arguments."
@@ -92,16 +96,16 @@ def force_tool_call_request(chat_req: dict) -> dict | None:
 
     Returns None when the request does not force a call (``tool_choice`` auto/none/absent, or a
     named tool that is not offered): the model's own choice then stands. A named choice admits
-    only that tool; ``required`` with ``parallel_tool_calls`` (default true) admits
-    ``{"calls": [call, ...]}`` with 1..MAX_FORCED_CALLS calls.
+    only that tool; ``required`` with ``parallel_tool_calls: true`` asked for explicitly admits
+    ``{"calls": [call, ...]}`` with 1..MAX_FORCED_CALLS calls. Without that explicit request a
+    single call is forced: a tiny model offered an array tends to repeat the same call.
     """
     names = _forced_names(chat_req)
     if names is None:
         return None
     tools = [t for t in chat_req["tools"] if t["function"]["name"] in names]
     one_call: dict = {"anyOf": [_call_schema(t) for t in tools]}
-    parallel = chat_req.get("tool_choice") == "required" and chat_req.get(
-        "parallel_tool_calls", True)
+    parallel = chat_req.get("tool_choice") == "required" and chat_req.get("parallel_tool_calls") is True
     if parallel:
         schema = {
             "type": "object",
@@ -114,6 +118,8 @@ def force_tool_call_request(chat_req: dict) -> dict | None:
     forced = {k: copy.deepcopy(v) for k, v in chat_req.items()
               if k not in ("tools", "tool_choice", "parallel_tool_calls", "messages")}
     forced["messages"] = _with_system_hint(chat_req.get("messages") or [], _hint(tools))
+    if isinstance(forced.get("max_tokens"), int):
+        forced["max_tokens"] += FORCED_CALL_OVERHEAD_TOKENS
     forced["response_format"] = {
         "type": "json_schema",
         "json_schema": {"name": FORCED_SCHEMA_NAME, "schema": schema, "strict": True},
@@ -140,12 +146,13 @@ def parse_forced_reply(content: str) -> list[tuple[str, str]] | None:
     calls = value.get("calls") if isinstance(value, dict) and "calls" in value else [value]
     if not isinstance(calls, list) or not calls:
         return None
-    out = []
+    out: list[tuple[str, str]] = []
     for call in calls:
         if not isinstance(call, dict) or not isinstance(call.get("name"), str):
             return None
-        arguments = call.get("arguments", {})
-        out.append((call["name"], json.dumps(arguments, ensure_ascii=False)))
+        arguments = json.dumps(call.get("arguments", {}), ensure_ascii=False)
+        if (call["name"], arguments) not in out:  # a repeated identical call adds nothing
+            out.append((call["name"], arguments))
     return out
 
 

@@ -219,6 +219,9 @@ class Engine:
     def _backend_chunks(self, turn: Turn, outputs: list[dict], extra_tools: list[dict]) -> AsyncIterator[dict]:
         """One backend turn: the chat body for history + input + outputs so far, with adapters."""
         request = turn.request
+        if any(o.get("type") == "mcp_call" for o in outputs):
+            # A forced choice is satisfied once a tool has run; forcing again would loop.
+            request = {**request, "tool_choice": "auto"}
         current = turn.input_items + outputs
         if turn.backend.native:
             body = native.upstream_body(request, current, turn.history, extra_tools)

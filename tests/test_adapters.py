@@ -8,10 +8,12 @@ import jsonschema
 import pytest
 
 from reference_impl.adapters import (
+    FORCED_CALL_OVERHEAD_TOKENS,
     MAX_FORCED_CALLS,
     degrade_images,
     force_tool_call_request,
     forced_reply_to_chunks,
+    parse_forced_reply,
 )
 from reference_impl.stream import ResponseStream
 from reference_impl.translate import response_object
@@ -154,3 +156,22 @@ def test_degrade_images() -> None:
     # a message without images is left exactly as it was
     assert out["messages"][2] == req["messages"][2]
     assert req["messages"][1]["content"][1]["type"] == "image_url"  # input not mutated
+
+
+def test_required_without_an_explicit_parallel_request_forces_one_call() -> None:
+    schema = forced_schema(chat_req(tool_choice="required"))
+    jsonschema.validate({"name": "get_weather", "arguments": {"city": "Rome"}}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"calls": [{"name": "get_weather", "arguments": {"city": "Rome"}}]}, schema)
+
+
+def test_a_forced_call_gets_the_wrapper_overhead_on_top_of_max_tokens() -> None:
+    forced = force_tool_call_request(chat_req(tool_choice="required", max_tokens=64))
+    assert forced is not None and forced["max_tokens"] == 64 + FORCED_CALL_OVERHEAD_TOKENS
+
+
+def test_identical_repeated_calls_collapse_into_one() -> None:
+    call = {"name": "get_weather", "arguments": {"city": "Rome"}}
+    other = {"name": "get_weather", "arguments": {"city": "Oslo"}}
+    assert parse_forced_reply(json.dumps({"calls": [call, call, other]})) == [
+        ("get_weather", '{"city": "Rome"}'), ("get_weather", '{"city": "Oslo"}')]
