@@ -207,8 +207,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         stopping.append(signum)
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     status = 0
     try:
         supervisor.start()
@@ -229,6 +228,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         supervisor.stop()
         if temp:
             shutil.rmtree(temp, ignore_errors=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return status
 
 
