@@ -53,9 +53,9 @@ ensure_venv() {
         local py; py="$(find_python)"
         log "creating $VENV with $py ($("$py" --version))"
         "$py" -m venv "$VENV"
-        # keep the venv out of git without touching the repo's .gitignore
-        printf '*\n' > "$VENV/.gitignore"
     fi
+    # keep the venv out of git without touching the repo's .gitignore
+    [[ -f "$VENV/.gitignore" ]] || printf '*\n' > "$VENV/.gitignore"
     local stamp; stamp="$(stamp_of)"
     if [[ -f "$VENV/.rc-installed" && "$(cat "$VENV/.rc-installed")" == "$stamp" ]]; then
         log "packages up to date"
