@@ -30,8 +30,14 @@ CHAT_PATH = "/v1/chat/completions"
 RESPONSES_PATH = "/v1/responses"
 MODELS_PATH = "/v1/models"
 PROPS_PATH = "/props"
-# Loopback ports change between runs (MCP servers, test upstreams); nothing else is normalised.
+# Loopback ports change between runs (MCP servers, test upstreams), and so do the ids the router
+# mints (``call_<48 hex>`` in a tool round trip comes back in the next turn's request); nothing
+# else is normalised.
 VOLATILE_PORT = re.compile(r"127\.0\.0\.1:\d+")
+VOLATILE_ID = re.compile(r"\b([a-z]+)_[0-9a-f]{48}\b")
+# A recording cut short because the router stopped reading (a cancelled background response)
+# is replayed, then held open like a backend still generating, so a cancel can still land.
+PARTIAL_REPLAY_HOLD_SECONDS = 30.0
 _LINE_END = re.compile(r"\r\n|\r|\n")
 
 
@@ -78,7 +84,7 @@ def canonical_request(method: str, path: str, body: Any) -> str:
     """The canonical JSON of a request, with loopback ports normalised; the record/replay key input."""
     text = json.dumps({"method": method, "path": path, "body": body}, sort_keys=True,
                       separators=(",", ":"), ensure_ascii=False)
-    return VOLATILE_PORT.sub("127.0.0.1:PORT", text)
+    return VOLATILE_ID.sub(r"\1_ID", VOLATILE_PORT.sub("127.0.0.1:PORT", text))
 
 
 def request_key(method: str, path: str, body: Any) -> str:
@@ -231,12 +237,26 @@ class BackendPool:
                                        status=record["status"])
                 for chunk in record["chunks"]:
                     yield chunk
+                if record.get("error"):
+                    raise BackendError(record["error"])
+                if record.get("partial"):
+                    await asyncio.sleep(PARTIAL_REPLAY_HOLD_SECONDS)
+                    raise BackendError("the recording ends where the router stopped reading")
                 return
             chunks: list[dict] = []
-            async for chunk in self._stream_live(backend, body, path):
-                chunks.append(chunk)
-                yield chunk
-            self._save(request_key("POST", path, body), "POST", path, body, {"status": 200, "chunks": chunks})
+            outcome: dict[str, Any] = {"partial": True}  # the router stopped reading, unless set below
+            try:
+                async for chunk in self._stream_live(backend, body, path):
+                    chunks.append(chunk)
+                    yield chunk
+                outcome = {}
+            except BackendError as exc:
+                outcome = {"error": str(exc)} if chunks else outcome
+                raise
+            finally:
+                if not outcome or chunks:
+                    self._save(request_key("POST", path, body), "POST", path, body,
+                               {"status": 200, "chunks": chunks, **outcome})
         finally:
             backend.in_flight -= 1
 

@@ -126,6 +126,25 @@ def test_request_key_normalises_loopback_ports_only():
     assert a == b != c
 
 
+def test_request_key_normalises_router_minted_ids():
+    a = request_key("POST", "/p", {"tool_call_id": "call_" + "a" * 48})
+    b = request_key("POST", "/p", {"tool_call_id": "call_" + "b" * 48})
+    c = request_key("POST", "/p", {"tool_call_id": "call_abc"})
+    assert a == b != c
+
+
+def test_a_mid_stream_failure_replays_as_the_same_failure(upstream, tmp_path):
+    upstream.script(Reply(text="abcdef", pieces=3, disconnect_after=2))
+    rec = tmp_path / "rec"
+    with Router(tmp_path / "a.sqlite", [upstream.url], record_dir=str(rec)) as router:
+        recorded = router.create(input="x").json()
+    with Router(tmp_path / "b.sqlite", [], replay_dir=str(rec)) as router:
+        replayed = router.create(input="x").json()
+    assert recorded["status"] == replayed["status"] == "failed"
+    assert [i["content"][0]["text"] for i in replayed["output"]] == \
+        [i["content"][0]["text"] for i in recorded["output"]]
+
+
 def test_sse_decoder_line_endings():
     decoder = SSEDataDecoder()
     out = decoder.feed("data: {\"a\":\"\u2028\"}\r")
