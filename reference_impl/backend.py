@@ -244,17 +244,19 @@ class BackendPool:
                     raise BackendError("the recording ends where the router stopped reading")
                 return
             chunks: list[dict] = []
-            outcome: dict[str, Any] = {"partial": True}  # the router stopped reading, unless set below
+            # Unless set below, the router stopped reading (a cancelled background response).
+            outcome: dict[str, Any] | None = {"partial": True}
             try:
                 async for chunk in self._stream_live(backend, body, path):
                     chunks.append(chunk)
                     yield chunk
                 outcome = {}
             except BackendError as exc:
-                outcome = {"error": str(exc)} if chunks else outcome
+                # Failures before any byte are recorded by _stream_live (or are not replayable).
+                outcome = {"error": str(exc)} if chunks else None
                 raise
             finally:
-                if not outcome or chunks:
+                if outcome is not None:
                     self._save(request_key("POST", path, body), "POST", path, body,
                                {"status": 200, "chunks": chunks, **outcome})
         finally:
