@@ -1,0 +1,39 @@
+"""No credential lands in what this project writes, and the scanner would notice if one did."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fixtures.secrets import MCP_FIXTURE_TOKEN, scan_paths, scan_text
+
+REPO = Path(__file__).resolve().parent.parent
+WRITTEN = [REPO / "cassettes", REPO / "reports"]
+
+
+def test_cassettes_and_reports_hold_no_secret() -> None:
+    findings = scan_paths([p for p in WRITTEN if p.exists()])
+    assert not findings, "secrets found:\n" + "\n".join(map(str, findings))
+
+
+@pytest.mark.parametrize("planted", [
+    "authorization:\n      - Bearer abcdefghijklmnop123",
+    "authorization:\n      - abcdefghijklmnop123",
+    '{"api_key": "sk-proj-abcdefghijklmnopqrstuv"}',
+    '"headers": {"Authorization": "Bearer live-token-42xyz"}',
+    f'"authorization": "{MCP_FIXTURE_TOKEN}"',
+], ids=["bearer-in-vcr-header", "raw-value-in-vcr-header", "api-key", "mcp-header", "mcp-authorization"])
+def test_a_planted_secret_in_a_cassette_is_found(tmp_path: Path, planted: str) -> None:
+    cassette = tmp_path / "cassettes" / "p" / "m" / "test.yaml"
+    cassette.parent.mkdir(parents=True)
+    cassette.write_text(f"interactions:\n- request:\n    headers:\n      {planted}\n")
+    assert scan_paths([tmp_path / "cassettes"]), f"the scanner missed {planted!r}"
+
+
+@pytest.mark.parametrize("clean", [
+    "authorization:\n      - REDACTED",
+    '"headers": {"Authorization": "REDACTED"}',
+    "api_key: sk-no-key-needed",
+], ids=["redacted-vcr-header", "redacted-mcp-header", "placeholder-key"])
+def test_redacted_values_are_not_findings(clean: str) -> None:
+    assert scan_text(clean) == []
