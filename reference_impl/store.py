@@ -269,9 +269,12 @@ class _transaction:
 
 
 def store_for_url(url: str) -> Store:
-    """Open the store a URL names: ``sqlite:///relative.db`` or ``sqlite:////abs/path.db``."""
+    """Open the store a URL names: ``sqlite:///relative.db``, ``sqlite:////abs/path.db`` or
+    ``postgresql://user@host:port/db`` (needs the psycopg driver)."""
     if url.startswith("sqlite:///"):
         return SqliteStore(url[len("sqlite:///"):])
     if url.startswith(("postgres://", "postgresql://")):
-        raise ValueError(f"{url!r}: a Postgres store is not implemented yet; use sqlite:///PATH")
-    raise ValueError(f"unsupported store URL {url!r}: expected sqlite:///PATH")
+        from .store_postgres import PostgresStore  # lazy: psycopg is only needed for Postgres
+
+        return PostgresStore(url)
+    raise ValueError(f"unsupported store URL {url!r}: expected sqlite:///PATH or postgresql://…")
