@@ -1,0 +1,1 @@
+"""Benchmarks of the router and the harness (`python benchmarks/run.py`); see docs/benchmarks.md."""
