@@ -145,7 +145,8 @@ def _check_max_tokens(value: Any) -> None:
 
 
 def _check_truncation(value: Any) -> None:
-    if value not in TRUNCATION_VALUES:
+    # isinstance first: a JSON object or array is unhashable, and `in frozenset` would raise.
+    if not isinstance(value, str) or value not in TRUNCATION_VALUES:
         raise _err("Invalid value for 'truncation': expected 'auto' or 'disabled'.", "truncation")
 
 
@@ -181,7 +182,8 @@ def _check_tool_choice(value: Any, tools: list) -> None:
         raise _type_err("tool_choice", "a string or an object with 'type'", value)
     if value["type"] in TOOL_TYPES_WITH_NAME:
         name = value.get("name")
-        names = {t.get("name") for t in tools if isinstance(t, dict)}
+        # Only string names: a fuzzed tool's name may be an object, which no set can hold.
+        names = {t.get("name") for t in tools if isinstance(t, dict) and isinstance(t.get("name"), str)}
         if not isinstance(name, str) or name not in names:
             raise _err(f"Tool choice '{name}' not found in 'tools' parameter.", "tool_choice.name")
 
@@ -192,7 +194,8 @@ def _check_text(value: Any) -> None:
     fmt = value.get("format")
     if fmt is None:
         return
-    if not isinstance(fmt, dict) or fmt.get("type") not in FORMAT_TYPES:
+    # isinstance first: an unhashable type value would make `in frozenset` raise.
+    if not isinstance(fmt, dict) or not isinstance(fmt.get("type"), str) or fmt["type"] not in FORMAT_TYPES:
         raise _err("Invalid value for 'text.format.type'.", "text.format.type")
     if fmt["type"] == "json_schema":
         if not isinstance(fmt.get("name"), str):
