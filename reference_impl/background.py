@@ -57,7 +57,28 @@ def recover_orphans(store: Store) -> list[str]:
     ids = store.mark_orphans_failed()
     if ids:
         log.warning("marked %d orphaned background response(s) failed", len(ids))
+    for rid in ids:
+        _close_event_log(store, rid)
     return ids
+
+
+def _close_event_log(store: Store, response_id: str) -> None:
+    """End an orphan's stored event log with a typed failure, so a resumed stream terminates."""
+    response = store.get_response(response_id)
+    if response is None:
+        return
+    events = store.get_events(response_id)
+    seq = events[-1]["sequence_number"] + 1 if events else 0
+    tail: list[dict] = []
+    if not events:  # a queued orphan never started: its stream still opens with created
+        tail.append({"type": "response.created", "sequence_number": seq,
+                     "response": {**response, "status": "queued", "error": None}})
+        seq += 1
+    error = response.get("error") or {}
+    tail.append({"type": "error", "code": error.get("code"), "message": error.get("message"),
+                 "param": None, "sequence_number": seq})
+    tail.append({"type": "response.failed", "sequence_number": seq + 1, "response": response})
+    store.append_events(response_id, tail)
 
 
 class BackgroundRunner:

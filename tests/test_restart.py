@@ -95,8 +95,6 @@ def test_restart_leaves_no_response_in_flight(upstream, tmp_path, stop):
     assert not any(r["status"] in IN_FLIGHT for r in _rows(db).values())
 
 
-@pytest.mark.xfail(strict=True, reason="recover_orphans fails the row but appends no response.failed event, "
-                   "so GET ?stream=true of a recovered orphan ends without a terminal event")
 def test_orphan_event_stream_ends_with_failure(upstream, tmp_path):
     """Replaying a recovered orphan's events ends with a terminal event, never a cut-off stream."""
     url = f"sqlite:///{tmp_path / 'router.db'}"
