@@ -148,7 +148,7 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
-def first_event_results(servers: Servers, *, samples: int = TTFE_SAMPLES) -> list[Result]:
+def first_event_results(servers: Servers, *, log: Log, samples: int = TTFE_SAMPLES) -> list[Result]:
     """Time to first event; the target (derived, see docs/benchmarks.md) is the p50 added-latency
     budget: the router's first text delta at most `TARGET_ADDED_P50_MS` after the upstream's."""
     raw = asyncio.run(_ttfe(servers, samples))
@@ -157,6 +157,9 @@ def first_event_results(servers: Servers, *, samples: int = TTFE_SAMPLES) -> lis
     upstream = summary["upstream"]["first content chunk"]["p50_ms"]
     router = summary["router"]["first text delta"]["p50_ms"]
     details = {"samples": samples, "p50_p99": summary}
+    for name, marks in summary.items():
+        log(f"  {name:<8} " + ", ".join(f"{label} p50 {v['p50_ms']:.2f} ms p99 {v['p99_ms']:.2f} ms"
+                                        for label, v in marks.items()))
     return [
         Result("time to first event", "router first text delta, p50", router, "ms",
                "upstream first content chunk p50", upstream,

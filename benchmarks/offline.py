@@ -199,10 +199,14 @@ def suite_results(log: Callable[[str], None]) -> list[Result]:
               for n, kind in SUMMARY_COUNT.findall(summary)}
     tests = sum(counts.values())
     collected = re.search(r"(\d+) tests? collected", collect_out)
-    log(f"  pytest {' '.join(SUITE_ARGS)}: {wall:.1f} s wall, exit {code}, {summary!r}; collection alone {collect_wall:.1f} s")
     average = wall / tests if tests else float("nan")
-    return [Result("offline suite", "wall time", round(wall, 2), "s", "collection only", round(collect_wall, 2),
-                   "none", None,
+    failed = [line for line in out.splitlines() if line.startswith(("FAILED ", "ERROR "))]
+    log(f"  pytest {' '.join(SUITE_ARGS)}: {wall:.1f} s wall, {average:.3f} s per test, exit {code}, "
+        f"{summary!r}; collection alone {collect_wall:.1f} s")
+    for line in failed:
+        log(f"    {line}")
+    return [Result("offline suite", f"wall time ({tests} tests, {average:.3f} s/test, exit {code})", round(wall, 2),
+                   "s", "collection only", round(collect_wall, 2), "none", None,
                    {"exit_code": code, "counts": counts, "tests": tests,
                     "collected": int(collected.group(1)) if collected else None,
-                    "per_test_avg_s": round(average, 4), "summary": summary})]
+                    "per_test_avg_s": round(average, 4), "summary": summary, "not_passed": failed})]

@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                 results += load_results(best)
             if "ttfe" in args.chosen:
                 log("time to first event (sequential streamed requests, upstream and router alternating):")
-                results += first_event_results(servers)
+                results += first_event_results(servers, log=log)
     for name, runner in (("rehydration", rehydration_results), ("validation", validation_results),
                          ("suite", suite_results)):
         if name in args.chosen:
