@@ -33,14 +33,14 @@ def free_port() -> int:
 class Process:
     """One child server: started with `start`, ready once ``ready_path`` answers, stopped with `stop`."""
 
-    def __init__(self, name: str, argv: list[str], port: int, ready_path: str) -> None:
+    def __init__(self, name: str, argv: list[str], port: int, ready_path: str, log_dir: Path) -> None:
         self.name = name
         self.argv = argv
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.ready_path = ready_path
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-{name}-{port}.log"
+        self.log = log_dir / f"{name}-{port}.log"
 
     def start(self) -> None:
         """Start the process and wait until it answers, or raise with the tail of its log."""
@@ -74,11 +74,11 @@ class Process:
             self.proc.wait()
 
 
-def upstream_process() -> Process:
+def upstream_process(log_dir: Path) -> Process:
     """The canned upstream (benchmarks/upstream.py) on a free port."""
     port = free_port()
     argv = [sys.executable, str(REPO / "benchmarks" / "upstream.py"), "--port", str(port)]
-    return Process("upstream", argv, port, "/v1/models")
+    return Process("upstream", argv, port, "/v1/models", log_dir)
 
 
 def router_process(backend_url: str, db_path: Path) -> Process:
@@ -86,14 +86,14 @@ def router_process(backend_url: str, db_path: Path) -> Process:
     port = free_port()
     argv = [sys.executable, "-m", "reference_impl", "--backend", backend_url,
             "--db", f"sqlite:///{db_path}", "--port", str(port)]
-    return Process("router", argv, port, "/health")
+    return Process("router", argv, port, "/health", db_path.parent)
 
 
 class Servers:
-    """Context manager: the upstream, then the router in front of it."""
+    """Context manager: the upstream, then the router in front of it; logs go beside ``db_path``."""
 
     def __init__(self, db_path: Path) -> None:
-        self.upstream = upstream_process()
+        self.upstream = upstream_process(db_path.parent)
         self.router: Process | None = None
         self.db_path = db_path
 
