@@ -37,3 +37,12 @@ def test_a_planted_secret_in_a_cassette_is_found(tmp_path: Path, planted: str) -
 ], ids=["redacted-vcr-header", "redacted-mcp-header", "placeholder-key"])
 def test_redacted_values_are_not_findings(clean: str) -> None:
     assert scan_text(clean) == []
+
+
+def test_a_rendered_transcript_carries_no_mcp_credential() -> None:
+    from fixtures.capture import Exchange
+
+    body = {"tools": [{"type": "mcp", "server_label": "s", "authorization": MCP_FIXTURE_TOKEN,
+                       "headers": {"Authorization": f"Bearer {MCP_FIXTURE_TOKEN}"}}]}
+    exchange = Exchange("POST", "http://x/v1/responses", body, {"authorization": "REDACTED"})
+    assert scan_text(exchange.render()) == []
