@@ -291,9 +291,14 @@ class BackendPool:
     async def _chunks(self, resp: httpx2.Response) -> AsyncIterator[dict]:
         decoder = SSEDataDecoder()
         text_decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        async for raw in resp.aiter_bytes():
+        body = resp.aiter_bytes()
+        async for raw in body:
             for data in decoder.feed(text_decoder.decode(raw)):
                 if data.strip() == "[DONE]":
+                    # Read the body to its end: a connection closed mid-body cannot go back to
+                    # the pool, and a new TCP connection per request was most of the added latency.
+                    async for _ in body:
+                        pass
                     return
                 yield parse_chunk(data)
         for data in decoder.feed(text_decoder.decode(b"", final=True)) + decoder.flush():

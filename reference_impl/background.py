@@ -122,7 +122,7 @@ class BackgroundRunner:
         finally:
             self._tasks.pop(rid, None)
             if not self._closing and self.store.get_response(rid) is not None:  # not deleted
-                self.engine.persist(turn)
+                await self.engine.persist(turn)
             await channel.publish(None)
             self._channels.pop(rid, None)
 

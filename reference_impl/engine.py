@@ -9,6 +9,8 @@ A backend failure at any point becomes ``response.failed``; the stream never han
 """
 from __future__ import annotations
 
+import asyncio
+
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -262,7 +264,11 @@ class Engine:
 
     # ------------------------------------------------------------ after the events
 
-    def persist(self, turn: Turn) -> None:
-        """Store the final response (insert or update); nothing when ``store`` is false."""
+    async def persist(self, turn: Turn) -> None:
+        """Store the final response (insert or update); nothing when ``store`` is false.
+
+        The write runs on a worker thread so a slow disk never stalls other requests' streams.
+        """
         if turn.stored:
-            self.store.put_response(turn.response, input_items=turn.input_items, background=turn.background)
+            await asyncio.to_thread(self.store.put_response, turn.response,
+                                    input_items=turn.input_items, background=turn.background)

@@ -55,11 +55,11 @@ async def create_response(request: Request) -> Response:
             async for event in state.engine.events(turn):
                 yield event
             # Reached only when the client stayed to the end: storing happens after the stream.
-            state.engine.persist(turn)
+            await state.engine.persist(turn)
         return _sse(events())
     async for _ in state.engine.events(turn):
         pass
-    state.engine.persist(turn)
+    await state.engine.persist(turn)
     return JSONResponse(turn.response)
 
 
