@@ -95,6 +95,19 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
+# Links are walked inside SQLite; depth bounds a (never expected) cycle.
+MAX_CHAIN_LENGTH = 100_000
+CHAIN_SQL = """
+WITH RECURSIVE chain(id, prev, depth) AS (
+    SELECT id, previous_response_id, 0 FROM responses WHERE id = ?
+    UNION ALL
+    SELECT r.id, r.previous_response_id, c.depth + 1
+    FROM responses r JOIN chain c ON r.id = c.prev
+    WHERE c.depth < ?
+)
+"""
+
+
 class SqliteStore:
     """`Store` on one SQLite file in WAL mode, with one connection per thread."""
 
@@ -192,25 +205,30 @@ class SqliteStore:
     def chain(self, response_id: str) -> list[tuple[list[dict], list[dict]]]:
         """Walk ``previous_response_id`` links back from ``response_id``; KeyError if it is unknown.
 
-        A link to a deleted response ends the walk there: the rest of the history is gone.
+        A link to a deleted response ends the walk there: the rest of the history is gone. Two
+        queries whatever the length: the links are walked inside SQLite (a recursive CTE), and
+        only each response's ``output`` is extracted and parsed, not the whole stored object.
         """
-        links: list[tuple[list[dict], list[dict]]] = []
-        current: str | None = response_id
-        seen: set[str] = set()
-        while current is not None and current not in seen:
-            seen.add(current)
-            row = self._conn().execute(
-                "SELECT json, previous_response_id FROM responses WHERE id = ?", (current,)
-            ).fetchone()
-            if row is None:
-                if current == response_id:
-                    raise KeyError(response_id)
+        conn = self._conn()
+        links = conn.execute(CHAIN_SQL + "SELECT c.id, json_extract(r.json, '$.output') FROM chain c "
+                             "JOIN responses r ON r.id = c.id ORDER BY c.depth",
+                             (response_id, MAX_CHAIN_LENGTH)).fetchall()
+        if not links:
+            raise KeyError(response_id)
+        ids: list[str] = []
+        for rid, _ in links:
+            if rid in ids:  # a cycle cannot be made through the API; stop rather than loop
                 break
-            response = json.loads(row[0])
-            links.append((self._all_input_items(current), list(response.get("output") or [])))
-            current = row[1]
-        links.reverse()
-        return links
+            ids.append(rid)
+        items: dict[str, list[dict]] = {rid: [] for rid in ids}
+        rows = conn.execute(CHAIN_SQL + "SELECT i.response_id, i.json FROM input_items i "
+                            "JOIN chain c ON i.response_id = c.id ORDER BY i.response_id, i.position",
+                            (response_id, MAX_CHAIN_LENGTH)).fetchall()
+        for rid, raw in rows:
+            if rid in items:
+                items[rid].append(json.loads(raw))
+        outputs = dict(links[: len(ids)])
+        return [(items[rid], json.loads(outputs[rid] or "[]")) for rid in reversed(ids)]
 
     def append_events(self, response_id: str, events: list[dict]) -> None:
         """Append events to a response's event log (keyed by their sequence numbers)."""
