@@ -20,8 +20,13 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(PY) -m pytest -n 2
 
+# The main job: the full suite live against the embedded target, then the report of that run.
+RUN_DIR := reports/runs/local
 conformance: $(STAMP)
-	$(PY) -m pytest suites --provider local
+	rm -rf $(RUN_DIR); mkdir -p $(RUN_DIR)
+	$(PY) -m pytest suites --provider local --results $(RUN_DIR)/results-local.jsonl \
+		--junitxml $(RUN_DIR)/junit-local.xml; status=$$?; \
+	$(PY) -m fixtures.report build $(RUN_DIR); exit $$status
 
 # Re-record every provider that runs here. Third-party targets fail where they deviate; the
 # leading '-' keeps going, and their verdicts are recorded next to the cassettes.
