@@ -1,0 +1,120 @@
+"""The harness against deliberately wrong targets (tests/misbehaving.py): the real suite, run in a
+subprocess, finishes, fails (never errors or stalls), and names the problem.
+
+Each run sends two real cases, one plain and one streamed, to one behaviour with a 3 s request
+timeout, as ``python -m pytest suites/... --base-url ...`` in its own process (a few at once, since
+most of a run is waiting on timeouts). The subprocess timeout is a hang guard, not a speed
+assertion. The ``conformant``
+control must pass, so every failure below comes from the behaviour's one corruption.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from misbehaving import BEHAVIOURS, build_app
+from upstream import ServerThread
+
+REPO = Path(__file__).resolve().parent.parent
+REQUEST_TIMEOUT_S = 3
+RUN_GUARD_S = 120  # a stalled harness is killed here and the test fails: not a speed target
+CASES = ("a-message-with-string-content-is-accepted", "a-streamed-item-list-input-follows-the-grammar")
+PARALLEL_RUNS = 4
+# Plugins installed for other tests that only slow each run's start (schemathesis ~3 s).
+SKIPPED_PLUGINS = ("-p", "no:cacheprovider", "-p", "no:schemathesis", "-p", "no:hypothesispytest")
+SUITE_FILES = ("suites/test_core.py", "suites/test_streaming.py")
+# behaviour -> what the failure report must say (a rule id or a transport error)
+EXPECTED: dict[str, str] = {
+    "hang": "transport: ReadTimeout",
+    "stall_mid_stream": "transport: ReadTimeout",
+    "trickle": "transport: DeadlineExceeded",
+    "invalid_json": "http.json",
+    "html": "http.content_type",
+    "truncated_sse": "grammar [lifecycle.terminal_missing]",
+    "cut_mid_frame": "grammar [frame.truncated]",
+    "invalid_json_event": "grammar [frame.json]",
+    "unknown_event": "grammar [event.unknown_type]",
+    "sequence_gap": "grammar [sequence.contiguous]",
+    "no_sequence_numbers": "grammar [sequence.present]",
+}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerThread]:
+    """Every misbehaving target, on one loopback port."""
+    with ServerThread(build_app()) as running:
+        yield running
+
+
+@dataclass(frozen=True)
+class Run:
+    """One finished (or killed) suite run."""
+
+    returncode: int | None  # None: killed by the hang guard
+    output: str
+
+    def outcomes(self) -> dict[str, int]:
+        """pytest's closing counts, e.g. {"failed": 2}."""
+        last = self.output.strip().splitlines()[-1] if self.output.strip() else ""
+        return {word: int(n) for n, word in re.findall(r"(\d+) (\w+)", last)}
+
+
+def suite_command(base_url: str) -> list[str]:
+    """The real suite, two cases, against ``base_url``."""
+    return [
+        sys.executable, "-m", "pytest", *(str(REPO / f) for f in SUITE_FILES),
+        f"--rootdir={REPO}", "-c", str(REPO / "pyproject.toml"),
+        *SKIPPED_PLUGINS,  # fixtures.plugin and fixtures.results come from the repo's conftest.py
+        "--base-url", base_url, "--model", "m", "--request-timeout", str(REQUEST_TIMEOUT_S),
+        "-k", " or ".join(CASES),
+    ]
+
+
+def _run(base_url: str, workdir: Path) -> Run:
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        done = subprocess.run(suite_command(base_url), cwd=workdir, capture_output=True, text=True,
+                              timeout=RUN_GUARD_S)
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout or ""
+        return Run(None, out)
+    return Run(done.returncode, done.stdout + done.stderr)
+
+
+@pytest.fixture(scope="module")
+def runs(server: ServerThread, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
+    """Every behaviour's run, a few at a time (most of a run is waiting on timeouts)."""
+    root = tmp_path_factory.mktemp("robustness")
+    with ThreadPoolExecutor(max_workers=PARALLEL_RUNS) as pool:
+        futures = {name: pool.submit(_run, f"{server.url}/{name}/v1", root / name) for name in BEHAVIOURS}
+        return {name: future.result() for name, future in futures.items()}
+
+
+def test_every_behaviour_has_an_expectation() -> None:
+    assert set(EXPECTED) == set(BEHAVIOURS) - {"conformant"}
+
+
+def test_the_conformant_control_passes(runs: dict[str, Run]) -> None:
+    run = runs["conformant"]
+    outcomes = run.outcomes()
+    assert run.returncode == 0 and outcomes.get("passed") == len(CASES) and not outcomes.get("failed") \
+        and not outcomes.get("errors"), run.output[-3000:]
+
+
+@pytest.mark.parametrize("behaviour", sorted(EXPECTED))
+def test_a_misbehaving_target_fails_clearly(runs: dict[str, Run], behaviour: str) -> None:
+    run = runs[behaviour]
+    assert run.returncode is not None, f"the suite stalled past {RUN_GUARD_S}s:\n{run.output[-3000:]}"
+    # Failed, not errored: the harness judged the answer instead of crashing on it.
+    outcomes = run.outcomes()
+    assert run.returncode == 1 and outcomes.get("failed") == len(CASES) and not outcomes.get("errors") \
+        and not outcomes.get("passed"), run.output[-3000:]
+    assert run.output.count(EXPECTED[behaviour]) >= len(CASES), \
+        f"{EXPECTED[behaviour]!r} not named for every case:\n{run.output[-3000:]}"
