@@ -16,17 +16,16 @@ from typing import Any
 import httpx2
 import pytest
 import requests
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import negative_data_rejection
 
-schemathesis = pytest.importorskip("schemathesis")
-from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from schemathesis import GenerationMode  # noqa: E402
-from schemathesis.checks import not_a_server_error  # noqa: E402
-from schemathesis.specs.openapi.checks import negative_data_rejection  # noqa: E402
-
-from reference_impl.openapi import DOCUMENT_PATH, document  # noqa: E402
-from fixtures.targets import free_port, start_process  # noqa: E402
-from upstream import DEFAULT_MODEL, serve_upstream  # noqa: E402
+from fixtures.targets import free_port, start_process
+from reference_impl.openapi import DOCUMENT_PATH, document
+from upstream import DEFAULT_MODEL, serve_upstream
 
 MIN_REQUESTS = 2000
 # Hypothesis counts an example that a strategy filters away as not run; a margin keeps the count.
@@ -164,6 +163,9 @@ def test_negative_fuzz_gives_no_5xx_and_only_shaped_errors(router: Any, stored_i
     assert not any(s >= 500 for (_, _, s) in seen), summary
     operations = {(m, p) for (m, p, _) in seen}
     assert len(operations) == 5, f"operations fuzzed: {sorted(operations)}"
+    # No crash: the process is up, and nothing reached the catch-all handler.
+    assert router.popen.poll() is None, router.log_tail()
+    assert "Traceback" not in router.log_tail(400), router.log_tail(400)
     # The stored ids took requests past the 404 into query checking and the 200 path.
     assert {s for (m, p, s) in seen if p != CREATE[1]} >= {200, 400, 404}, summary
 
