@@ -1,0 +1,451 @@
+"""Deviant routers: the reference router with exactly one DESIGN.md §5 deviation injected.
+
+In the manner of Bowtie's "miniatures": the starting point is correct by construction (the real
+``reference_impl`` app, usually over recorded model traffic), and each deviation is one small ASGI
+layer that changes only what the client sees, the way a real gateway or server gets it wrong
+(echoing ``previous_response_id`` as null, keeping ``store=false`` responses, a raw error body…).
+``tests/test_deviations.py`` runs the real suite against each and requires it to fail, naming the
+problem.
+
+Only plain JSON answers are rewritten; streams (``text/event-stream``) pass through untouched, so
+each deviation is caught by a non-streamed case. Streaming deviations are proven by the grammar's
+own unit tests (tests/test_grammar.py).
+
+Run one: ``python tests/deviants.py --deviation NAME --port N --replay DIR --db sqlite:///F``
+(``--deviation none`` serves the router unchanged, as the control; ``--list`` names them all).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # run as a script from tests/: make the repo importable
+    sys.path.insert(0, str(REPO))
+
+import uvicorn  # noqa: E402
+
+from reference_impl.app import RouterConfig, create_app  # noqa: E402
+from reference_impl.ids import new_id  # noqa: E402
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+NO_DEVIATION = "none"
+CREATE = re.compile(r"^(?:/v1)?/responses$")
+ONE = re.compile(r"^(?:/v1)?/responses/(?P<id>[^/]+)$")
+CANCEL = re.compile(r"^(?:/v1)?/responses/(?P<id>[^/]+)/cancel$")
+# What a server that ignores text.format answers: a sentence, not JSON.
+PROSE = "The capital of France is Paris, and Paris is in France."
+# What a server that ignores tool_choice=required answers instead of a call.
+MESSAGE_INSTEAD_OF_CALL = "I do not need a tool for that; it is probably sunny."
+# The output a server that ignores require_approval reports for the call it ran anyway.
+UNAPPROVED_OUTPUT = "2"
+NULLED_SAMPLING = ("temperature", "top_p")
+NULLED_TOOLING = ("tools", "tool_choice")
+ALREADY_CANCELLED = "Response {id} was already cancelled."
+
+
+# -- the exchange as a deviation sees it ---------------------------------------------------------
+@dataclass(frozen=True)
+class Call:
+    """One client request: method, path and the parsed JSON body (None when there is none)."""
+
+    method: str
+    path: str
+    body: Any
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A buffered JSON (or other non-stream) answer from the router."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body parsed as JSON, or None."""
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    def with_json(self, body: Any, status: int | None = None) -> "Answer":
+        """The same answer carrying ``body`` (and ``status``) instead."""
+        headers = [(k, v) for k, v in self.headers if k.lower() != b"content-length"]
+        return Answer(self.status if status is None else status, headers, json.dumps(body).encode())
+
+    @classmethod
+    def of_json(cls, status: int, body: Any) -> "Answer":
+        """A fresh JSON answer."""
+        return cls(status, [(b"content-type", b"application/json")], json.dumps(body).encode())
+
+
+class _Same:
+    """Marker: forward the request body unchanged."""
+
+
+Forward = Callable[..., Awaitable[Answer | None]]
+Handler = Callable[[Call, Forward], Awaitable[Answer | None]]
+
+
+async def _run(app: ASGIApp, scope: Scope, content: bytes, receive: Receive, send: Send) -> Answer | None:
+    """Call ``app``; buffer a non-stream answer and return it, pass a stream straight through (None)."""
+    delivered = False
+    start: Message = {}
+    chunks: list[bytes] = []
+    streaming = False
+
+    async def inner_receive() -> Message:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": content, "more_body": False}
+        return await receive()  # after the body: the real disconnect, so streams still see it
+
+    async def inner_send(message: Message) -> None:
+        nonlocal streaming
+        if message["type"] == "http.response.start":
+            start.update(message)
+            kind = dict(message.get("headers", [])).get(b"content-type", b"")
+            streaming = kind.startswith(b"text/event-stream")
+            if streaming:
+                await send(message)
+        elif streaming:
+            await send(message)
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, inner_receive, inner_send)
+    if streaming or not start:
+        return None
+    return Answer(start["status"], list(start.get("headers", [])), b"".join(chunks))
+
+
+class Deviant:
+    """ASGI middleware handing every HTTP exchange to one deviation's ``handler``.
+
+    The handler gets the ``Call`` and ``forward(method=, path=, body=)``, which runs the real
+    router (optionally on a changed request) and returns its buffered ``Answer``, or None once a
+    stream has been passed through. Lifespan and other scopes go to the router untouched.
+    """
+
+    def __init__(self, app: ASGIApp, handler: Handler) -> None:
+        self.app = app
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        raw = b""
+        while True:
+            message = await receive()
+            raw += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        try:
+            parsed = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = None
+        call = Call(scope["method"], scope["path"], parsed)
+
+        async def forward(*, method: str | None = None, path: str | None = None,
+                          body: Any = _Same) -> Answer | None:
+            content = raw if body is _Same else b"" if body is None else json.dumps(body).encode()
+            sub = dict(scope)
+            headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-length"]
+            sub["headers"] = [*headers, (b"content-length", str(len(content)).encode())]
+            if method is not None:
+                sub["method"] = method
+            if path is not None:
+                sub.update(path=path, raw_path=path.encode(), query_string=b"")
+            return await _run(self.app, sub, content, receive, send)
+
+        answer = await self.handler(call, forward)
+        if answer is not None:
+            headers = [(k, v) for k, v in answer.headers if k.lower() != b"content-length"]
+            headers.append((b"content-length", str(len(answer.body)).encode()))
+            await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+            await send({"type": "http.response.body", "body": answer.body})
+
+
+# -- building blocks -----------------------------------------------------------------------------
+def _edit_response(answer: Answer | None, change: Callable[[dict[str, Any]], None]) -> Answer | None:
+    """Apply ``change`` to a JSON Response object answer; anything else is returned as is."""
+    body = answer.json() if answer is not None else None
+    if not (isinstance(body, dict) and body.get("object") == "response"):
+        return answer
+    change(body)
+    return answer.with_json(body)  # type: ignore[union-attr]
+
+
+def on_responses(change: Callable[[Call, dict[str, Any]], None]) -> Handler:
+    """A handler forwarding every call unchanged and letting ``change`` edit each Response answered."""
+    async def handler(call: Call, forward: Forward) -> Answer | None:
+        return _edit_response(await forward(), lambda response: change(call, response))
+    return handler
+
+
+def on_errors(change: Callable[[Answer, Any], Answer]) -> Handler:
+    """A handler forwarding every call unchanged and letting ``change`` replace each error answer."""
+    async def handler(call: Call, forward: Forward) -> Answer | None:
+        answer = await forward()
+        return change(answer, answer.json()) if answer is not None and answer.status >= 400 else answer
+    return handler
+
+
+def _is_create(call: Call) -> bool:
+    return call.method == "POST" and bool(CREATE.match(call.path)) and isinstance(call.body, dict)
+
+
+# -- the deviations ------------------------------------------------------------------------------
+def previous_response_id_null() -> Handler:
+    """previous_response_id is ignored: every response echoes it as null."""
+    return on_responses(lambda call, response: response.update(previous_response_id=None))
+
+
+def store_ignored() -> Handler:
+    """store=false is ignored: the response echoes store false but is kept and retrievable."""
+    async def handler(call: Call, forward: Forward) -> Answer | None:
+        if _is_create(call) and call.body.get("store") is False:
+            kept = {k: v for k, v in call.body.items() if k != "store"}
+            return _edit_response(await forward(body=kept), lambda r: r.update(store=False))
+        return await forward()
+    return handler
+
+
+def instructions_carried_over() -> Handler:
+    """instructions are carried over a chain: a follow-up without any echoes the previous turn's."""
+    seen: dict[str, Any] = {}
+
+    def change(call: Call, response: dict[str, Any]) -> None:
+        previous = response.get("previous_response_id")
+        if response.get("instructions") is None and previous in seen:
+            response["instructions"] = seen[previous]
+        seen[response["id"]] = response.get("instructions")
+    return on_responses(change)
+
+
+def delete_not_deleting() -> Handler:
+    """DELETE answers deleted true but the response stays retrievable."""
+    async def handler(call: Call, forward: Forward) -> Answer | None:
+        match = ONE.match(call.path)
+        if call.method == "DELETE" and match:
+            return Answer.of_json(200, {"id": match["id"], "object": "response.deleted", "deleted": True})
+        return await forward()
+    return handler
+
+
+def unknown_id_500() -> Handler:
+    """An unknown id is a 500 instead of a 404 (same error body)."""
+    return on_errors(lambda answer, body: answer.with_json(body, 500) if answer.status == 404 else answer)
+
+
+def error_raw_shape() -> Handler:
+    """Errors come as the raw inner object instead of {"error": {...}}."""
+    def change(answer: Answer, body: Any) -> Answer:
+        return answer.with_json(body["error"]) if isinstance(body, dict) and "error" in body else answer
+    return on_errors(change)
+
+
+def error_param_dropped() -> Handler:
+    """Error objects never name the offending parameter (param is null)."""
+    def change(answer: Answer, body: Any) -> Answer:
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):
+            body["error"]["param"] = None
+            return answer.with_json(body)
+        return answer
+    return on_errors(change)
+
+
+def null_sampling_fields() -> Handler:
+    """temperature and top_p are returned as null whatever the request sent."""
+    return on_responses(lambda call, response: response.update(dict.fromkeys(NULLED_SAMPLING)))
+
+
+def null_tool_fields() -> Handler:
+    """tools and tool_choice, never null in the API, are returned as null."""
+    return on_responses(lambda call, response: response.update(dict.fromkeys(NULLED_TOOLING)))
+
+
+def usage_chat_names() -> Handler:
+    """usage keeps the Chat Completions names (prompt_tokens, completion_tokens)."""
+    def change(call: Call, response: dict[str, Any]) -> None:
+        usage = response.get("usage")
+        if isinstance(usage, dict):
+            response["usage"] = {"prompt_tokens": usage.get("input_tokens"),
+                                 "completion_tokens": usage.get("output_tokens"),
+                                 "total_tokens": usage.get("total_tokens")}
+    return on_responses(change)
+
+
+def incomplete_reason_length() -> Handler:
+    """incomplete_details.reason is the chat finish_reason "length", outside the enum."""
+    def change(call: Call, response: dict[str, Any]) -> None:
+        details = response.get("incomplete_details")
+        if isinstance(details, dict) and details.get("reason") == "max_output_tokens":
+            details["reason"] = "length"
+    return on_responses(change)
+
+
+def text_format_ignored() -> Handler:
+    """text.format is ignored: a JSON format is echoed but the answer is prose."""
+    def change(call: Call, response: dict[str, Any]) -> None:
+        kind = ((response.get("text") or {}).get("format") or {}).get("type")
+        if kind not in ("json_schema", "json_object"):
+            return
+        messages = [i for i in response.get("output") or [] if i.get("type") == "message"]
+        for part in [p for m in messages for p in m.get("content") or []]:
+            if part.get("type") == "output_text":
+                part["text"] = PROSE
+    return on_responses(change)
+
+
+def tool_choice_ignored() -> Handler:
+    """A forcing tool_choice (required or named) is ignored: a message comes instead of the call."""
+    def change(call: Call, response: dict[str, Any]) -> None:
+        if response.get("tool_choice") in (None, "auto", "none"):
+            return
+        output = [i for i in response.get("output") or [] if i.get("type") != "function_call"]
+        if len(output) == len(response.get("output") or []):
+            return
+        message = {"id": new_id("msg"), "type": "message", "status": "completed", "role": "assistant",
+                   "content": [{"type": "output_text", "text": MESSAGE_INSTEAD_OF_CALL, "annotations": []}]}
+        response["output"] = [*output, message]
+    return on_responses(change)
+
+
+def mcp_approval_ignored() -> Handler:
+    """require_approval is ignored: the MCP tool runs and no approval request is made."""
+    def change(call: Call, response: dict[str, Any]) -> None:
+        response["output"] = [
+            {"type": "mcp_call", "id": new_id("mcp"), "server_label": item.get("server_label"),
+             "name": item.get("name"), "arguments": item.get("arguments"), "approval_request_id": None,
+             "output": UNAPPROVED_OUTPUT, "error": None, "status": "completed"}
+            if item.get("type") == "mcp_approval_request" else item
+            for item in response.get("output") or []]
+    return on_responses(change)
+
+
+def credentials_echoed() -> Handler:
+    """MCP credentials (authorization, headers) are kept in the returned tools."""
+    def change(call: Call, response: dict[str, Any]) -> None:
+        if not _is_create(call):
+            return
+        sent = {t.get("server_label"): t for t in call.body.get("tools") or []
+                if isinstance(t, dict) and t.get("type") == "mcp"}
+        for tool in response.get("tools") or []:
+            original = sent.get(tool.get("server_label")) if tool.get("type") == "mcp" else None
+            for secret in ("authorization", "headers"):
+                if original and original.get(secret):
+                    tool[secret] = original[secret]
+    return on_responses(change)
+
+
+def cancel_anything_accepted() -> Handler:
+    """Cancel of a finished or foreground response is accepted: 200 with the response as it is."""
+    async def handler(call: Call, forward: Forward) -> Answer | None:
+        match = CANCEL.match(call.path)
+        answer = await forward()
+        if call.method != "POST" or not match or answer is None or answer.status in (200, 404):
+            return answer
+        return await forward(method="GET", path=call.path.removesuffix("/cancel"), body=None)
+    return handler
+
+
+def cancel_not_idempotent() -> Handler:
+    """A second cancel of a cancelled response is a 400 error instead of the same answer."""
+    cancelled: set[str] = set()
+
+    async def handler(call: Call, forward: Forward) -> Answer | None:
+        match = CANCEL.match(call.path)
+        if call.method != "POST" or not match:
+            return await forward()
+        if match["id"] in cancelled:
+            return Answer.of_json(400, {"error": {"message": ALREADY_CANCELLED.format(id=match["id"]),
+                                                  "type": "invalid_request_error", "param": None,
+                                                  "code": None}})
+        answer = await forward()
+        if answer is not None and answer.status == 200:
+            cancelled.add(match["id"])
+        return answer
+    return handler
+
+
+def background_without_store_accepted() -> Handler:
+    """background=true with store=false is accepted (and quietly stored) instead of a 400."""
+    async def handler(call: Call, forward: Forward) -> Answer | None:
+        if _is_create(call) and call.body.get("background") is True and call.body.get("store") is False:
+            kept = {k: v for k, v in call.body.items() if k != "store"}
+            return _edit_response(await forward(body=kept), lambda r: r.update(store=False))
+        return await forward()
+    return handler
+
+
+_FACTORIES: tuple[Callable[[], Handler], ...] = (
+    previous_response_id_null, store_ignored, instructions_carried_over, delete_not_deleting,
+    unknown_id_500, error_raw_shape, error_param_dropped, null_sampling_fields, null_tool_fields,
+    usage_chat_names, incomplete_reason_length, text_format_ignored, tool_choice_ignored,
+    mcp_approval_ignored, credentials_echoed, cancel_anything_accepted, cancel_not_idempotent,
+    background_without_store_accepted,
+)
+
+
+def _wrapper(factory: Callable[[], Handler]) -> Callable[[ASGIApp], ASGIApp]:
+    return lambda app: Deviant(app, factory())
+
+
+# name -> (one-line docstring, wrapper turning the correct app into the deviant one)
+DEVIATIONS: dict[str, tuple[str, Callable[[ASGIApp], ASGIApp]]] = {
+    f.__name__: ((f.__doc__ or "").strip(), _wrapper(f)) for f in _FACTORIES
+}
+
+
+def build_app(deviation: str, config: RouterConfig) -> ASGIApp:
+    """The reference router built from ``config``, with ``deviation`` (or none) injected."""
+    app: ASGIApp = create_app(config)
+    return app if deviation == NO_DEVIATION else DEVIATIONS[deviation][1](app)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (usage errors name the problem)."""
+    parser = argparse.ArgumentParser(prog="python tests/deviants.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--deviation", choices=[NO_DEVIATION, *DEVIATIONS], default=NO_DEVIATION)
+    parser.add_argument("--list", action="store_true", help="print every deviation with its docstring")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--replay", metavar="DIR", help="recorded model traffic (--backend-replay)")
+    parser.add_argument("--backend", action="append", default=[], metavar="URL", help="a live backend")
+    parser.add_argument("--db", default="sqlite:///deviant.sqlite", help="store URL")
+    args = parser.parse_args(argv)
+    if not args.list and not (args.replay or args.backend):
+        parser.error("give --replay DIR or --backend URL")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve one deviant router until SIGTERM/SIGINT."""
+    args = parse_args(argv)
+    if args.list:
+        for name, (doc, _) in DEVIATIONS.items():
+            print(f"{name}: {doc}")
+        return 0
+    config = RouterConfig(backends=args.backend, db=args.db, replay_dir=args.replay)
+    uvicorn.run(build_app(args.deviation, config), host=args.host, port=args.port,
+                log_level="warning", lifespan="on")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

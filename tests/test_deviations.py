@@ -1,0 +1,164 @@
+"""The suite catches every non-stream DESIGN.md §5 deviation (tests/deviants.py), test by test.
+
+Each deviant router is the real reference router over recorded model traffic with one injected
+deviation. The real suite runs the cases named in ``CAUGHT_BY`` against it in a subprocess; every
+one must fail (not error), and the output must name the problem. The control runs all those
+cases against the router with no deviation and requires them all to pass, so each failure comes
+from the deviation alone. Capability checks are informational for the ``deviant`` provider:
+only protocol findings can fail a case here.
+
+Not covered, because the suite cannot observe them over recorded traffic: images silently
+ignored, and a chain's context dropped (only the model's answer shows either, and a changed
+model request has no recording to replay). Streaming deviations are proven in test_grammar.py.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from deviants import DEVIATIONS, NO_DEVIATION
+from fixtures.targets import BACKEND_CASSETTES, Process, free_port, start_process
+
+pytest_plugins = ["pytester"]
+
+REPO = Path(__file__).resolve().parent.parent
+MODEL = "smollm2-135m-instruct"
+REPLAY = BACKEND_CASSETTES / "local" / MODEL
+RUN_GUARD_S = 120  # a stalled suite run is killed here: a hang guard, not a speed target
+# The suite's subprocess loads only the plugins it needs: autoloading every installed plugin
+# (hypothesis, schemathesis…) costs seconds per run, and there is one run per deviation.
+PLUGINS = ("-p", "fixtures.plugin", "-p", "pytest_timeout")
+# The recordings were made with the local provider's request_defaults; a matching provider
+# sends the same requests, so every backend call is found in the recordings.
+PROVIDERS = """
+providers:
+  deviant:
+    description: the reference router with at most one injected deviation
+    base_url: {base_url}
+    models: [{model}]
+    profiles: [core, streaming, stateful, tools, mcp, structured, background, errors]
+    informational: {{{informational}}}
+    request_defaults: {{temperature: 0}}
+"""
+PROFILES = ("core", "streaming", "stateful", "tools", "mcp", "structured", "background", "errors")
+
+
+@dataclass(frozen=True)
+class Catch:
+    """Where the suite catches a deviation: a suite file, its cases, and what the failure says."""
+
+    suite: str
+    cases: tuple[str, ...]
+    says: tuple[str, ...]
+
+
+CAUGHT_BY: dict[str, Catch] = {
+    "previous_response_id_null": Catch("test_core.py", ("previous-response-id-continues-the-conversation",),
+                                       ("chain.previous_response_id: expected 'resp_", "got None")),
+    "store_ignored": Catch("test_stateful.py", ("a-response-with-store-false-is-not-retrievable",),
+                           ("http.status: GET /v1/responses/", "expected 404, got 200")),
+    "instructions_carried_over": Catch("test_stateful.py", ("instructions-are-not-carried-over-a-chain",),
+                                       ("instructions.carried_over",)),
+    "delete_not_deleting": Catch("test_stateful.py", ("a-deleted-response-is-gone",),
+                                 ("http.status: GET /v1/responses/", "expected 404, got 200")),
+    "unknown_id_500": Catch("test_errors.py", ("an-unknown-response-id-is-not-found",),
+                            ("http.status: GET /v1/responses/", "expected 404, got 500")),
+    "error_raw_shape": Catch("test_errors.py", ("a-missing-model-is-rejected-naming-model",),
+                             ("schema error: $: 'error' is a required property",)),
+    "error_param_dropped": Catch("test_errors.py", ("a-wrong-type-temperature-is-rejected-naming-it",),
+                                 ("expect.error.param: expected 'temperature', got None",)),
+    "null_sampling_fields": Catch("test_core.py", ("sampling-parameters-are-echoed",),
+                                  ("expect.echo: response.temperature is None",
+                                   "expect.echo: response.top_p is None")),
+    "null_tool_fields": Catch("test_core.py", ("a-string-input-gives-a-completed-message",),
+                              ("schema response: $.tools: None is not of type 'array'",
+                               "schema response: $.tool_choice: None is not one of")),
+    "usage_chat_names": Catch("test_core.py", ("usage-counts-add-up",),
+                              ("schema response: $.usage: 'input_tokens' is a required property",)),
+    "incomplete_reason_length": Catch("test_streaming.py", ("max-output-tokens-makes-a-response-incomplete",),
+                                      ("schema response: $.incomplete_details.reason: 'length' is not one of",)),
+    "text_format_ignored": Catch("test_structured.py", ("json-schema-output-parses-and-validates",),
+                                 ("expect.json_output: the output text is not JSON",)),
+    "tool_choice_ignored": Catch("test_tools.py", ("tool-choice-required-forces-a-call",),
+                                 ("expect.function_calls: expected at least 1 function_call item(s), got 0",)),
+    "mcp_approval_ignored": Catch("test_mcp.py", ("require-approval-always-asks-before-calling",),
+                                  ("expect.mcp_approval_request: no approval request for 'add'",
+                                   "the tool ran before it was approved")),
+    "credentials_echoed": Catch("test_mcp.py", ("mcp-authorization-authenticates-and-is-not-echoed",
+                                                "mcp-credentials-are-not-stored"),
+                                ("expect.no_secrets", "mcp.credentials_echoed")),
+    "cancel_anything_accepted": Catch("test_background.py", ("cancelling-a-finished-response-is-an-error",
+                                                             "cancelling-a-foreground-response-is-an-error"),
+                                      ("http.status: POST /v1/responses/", "/cancel expected 400", "got 200")),
+    "cancel_not_idempotent": Catch("test_background.py", ("cancelling-twice-is-idempotent",),
+                                   ("http.status: POST /v1/responses/", "/cancel expected 200, got 400")),
+    "background_without_store_accepted": Catch("test_background.py", ("background-without-store-is-rejected",),
+                                               ("http.status: POST /v1/responses expected 400, got 200",)),
+}
+
+
+def start_deviant(deviation: str) -> Process:
+    """tests/deviants.py serving ``deviation`` over the recorded model traffic, on a fresh store."""
+    port = free_port()
+    return start_process(["tests/deviants.py", "--deviation", deviation, "--port", str(port),
+                          "--replay", str(REPLAY), "--db", "sqlite:///{workdir}/router.sqlite"],
+                         port=port, health_path="/health", base_path="/v1")
+
+
+@pytest.fixture(scope="module")
+def router(request: pytest.FixtureRequest) -> Iterator[Process]:
+    """One router per deviation named by the test's ``router`` parameter, stopped after its tests."""
+    process = start_deviant(request.param)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def run_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, base_url: str,
+              catches: list[Catch]) -> pytest.RunResult:
+    """The named cases of the real suite against ``base_url``, in a bounded subprocess."""
+    informational = ", ".join(f"{p}: capability is not under test here" for p in PROFILES)
+    providers = pytester.makefile(".yaml", providers=PROVIDERS.format(
+        base_url=base_url, model=MODEL, informational=informational))
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    suites = sorted({str(REPO / "suites" / c.suite) for c in catches})
+    selection = " or ".join(case for c in catches for case in c.cases)
+    return pytester.runpytest_subprocess(
+        *suites, "-p", "no:cacheprovider", f"--rootdir={REPO}", "-c", str(REPO / "pyproject.toml"),
+        *PLUGINS, "--providers-file", str(providers), "--provider", "deviant", "-k", selection,
+        timeout=RUN_GUARD_S)
+
+
+def test_every_deviation_has_a_catch_and_a_one_line_docstring() -> None:
+    assert set(CAUGHT_BY) == set(DEVIATIONS)
+    for name, (doc, _) in DEVIATIONS.items():
+        assert doc and "\n" not in doc, f"{name}: the docstring must be one line"
+
+
+@pytest.mark.parametrize("router", [NO_DEVIATION], indirect=True)
+def test_the_router_without_deviation_passes_every_selected_case(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, router: Process) -> None:
+    catches = list(CAUGHT_BY.values())
+    result = run_suite(pytester, monkeypatch, router.base_url, catches)
+    output = "\n".join(result.outlines)
+    assert result.parseoutcomes().get("passed") == sum(len(c.cases) for c in catches), output[-4000:]
+    assert result.ret == pytest.ExitCode.OK, output[-4000:]
+
+
+@pytest.mark.parametrize("router", sorted(CAUGHT_BY), indirect=True)
+def test_the_suite_catches_the_deviation(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                                         router: Process, request: pytest.FixtureRequest) -> None:
+    deviation = request.node.callspec.params["router"]
+    catch = CAUGHT_BY[deviation]
+    result = run_suite(pytester, monkeypatch, router.base_url, [catch])
+    output = "\n".join(result.outlines)
+    outcomes = result.parseoutcomes()
+    # Failed, not errored: the suite judged the answer and blamed it, case by case.
+    assert outcomes.get("failed") == len(catch.cases), output[-4000:]
+    assert not outcomes.get("passed") and not outcomes.get("errors"), output[-4000:]
+    missing = [text for text in catch.says if text not in output]
+    assert not missing, f"{deviation}: the failure does not say {missing}:\n{output[-4000:]}"
