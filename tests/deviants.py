@@ -53,6 +53,7 @@ UNAPPROVED_OUTPUT = "2"
 NULLED_SAMPLING = ("temperature", "top_p")
 NULLED_TOOLING = ("tools", "tool_choice")
 ALREADY_CANCELLED = "Response {id} was already cancelled."
+_SAME = object()  # forward(): send the request body unchanged
 
 
 # -- the exchange as a deviation sees it ---------------------------------------------------------
@@ -82,17 +83,13 @@ class Answer:
 
     def with_json(self, body: Any, status: int | None = None) -> "Answer":
         """The same answer carrying ``body`` (and ``status``) instead."""
-        headers = [(k, v) for k, v in self.headers if k.lower() != b"content-length"]
-        return Answer(self.status if status is None else status, headers, json.dumps(body).encode())
+        # content-length is recomputed when the answer is sent
+        return Answer(self.status if status is None else status, self.headers, json.dumps(body).encode())
 
     @classmethod
     def of_json(cls, status: int, body: Any) -> "Answer":
         """A fresh JSON answer."""
         return cls(status, [(b"content-type", b"application/json")], json.dumps(body).encode())
-
-
-class _Same:
-    """Marker: forward the request body unchanged."""
 
 
 Forward = Callable[..., Awaitable[Answer | None]]
@@ -161,8 +158,8 @@ class Deviant:
         call = Call(scope["method"], scope["path"], parsed)
 
         async def forward(*, method: str | None = None, path: str | None = None,
-                          body: Any = _Same) -> Answer | None:
-            content = raw if body is _Same else b"" if body is None else json.dumps(body).encode()
+                          body: Any = _SAME) -> Answer | None:
+            content = raw if body is _SAME else b"" if body is None else json.dumps(body).encode()
             sub = dict(scope)
             headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-length"]
             sub["headers"] = [*headers, (b"content-length", str(len(content)).encode())]
@@ -215,14 +212,19 @@ def previous_response_id_null() -> Handler:
     return on_responses(lambda call, response: response.update(previous_response_id=None))
 
 
-def store_ignored() -> Handler:
-    """store=false is ignored: the response echoes store false but is kept and retrievable."""
+def _store_false_ignored(when: Callable[[dict[str, Any]], bool]) -> Handler:
+    """A handler storing a store=false create anyway (when ``when`` says so), echoing store false."""
     async def handler(call: Call, forward: Forward) -> Answer | None:
-        if _is_create(call) and call.body.get("store") is False:
+        if _is_create(call) and call.body.get("store") is False and when(call.body):
             kept = {k: v for k, v in call.body.items() if k != "store"}
             return _edit_response(await forward(body=kept), lambda r: r.update(store=False))
         return await forward()
     return handler
+
+
+def store_ignored() -> Handler:
+    """store=false is ignored: the response echoes store false but is kept and retrievable."""
+    return _store_false_ignored(lambda body: True)
 
 
 def instructions_carried_over() -> Handler:
@@ -385,12 +387,7 @@ def cancel_not_idempotent() -> Handler:
 
 def background_without_store_accepted() -> Handler:
     """background=true with store=false is accepted (and quietly stored) instead of a 400."""
-    async def handler(call: Call, forward: Forward) -> Answer | None:
-        if _is_create(call) and call.body.get("background") is True and call.body.get("store") is False:
-            kept = {k: v for k, v in call.body.items() if k != "store"}
-            return _edit_response(await forward(body=kept), lambda r: r.update(store=False))
-        return await forward()
-    return handler
+    return _store_false_ignored(lambda body: body.get("background") is True)
 
 
 _FACTORIES: tuple[Callable[[], Handler], ...] = (
