@@ -11,23 +11,12 @@ import pytest
 
 from reference_impl.store import IN_FLIGHT, ORPHAN_ERROR
 from router_process import RouterProcess
-from upstream import Reply, serve_upstream, stream_events
+from upstream import Reply, stream_events
 
 # Slow enough that nothing finishes during the test: 40 chunks at 0.25 s.
 SLOW = Reply(text="x" * 40, pieces=40, delay=0.25)
 MAX_BACKGROUND = 2  # three background creates: two run (in_progress), one waits (queued)
 BACKGROUND_COUNT = 3
-
-
-@pytest.fixture(scope="module")
-def shared_upstream():
-    yield from serve_upstream()
-
-
-@pytest.fixture
-def upstream(shared_upstream):
-    shared_upstream.reset()
-    return shared_upstream
 
 
 def _rows(db_path) -> dict[str, dict]:

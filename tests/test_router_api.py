@@ -5,24 +5,7 @@ import json
 
 import pytest
 
-from upstream import DEFAULT_MODEL, Reply, Router, ServerThread, serve_upstream, stream_events
-
-
-@pytest.fixture(scope="module")
-def shared_upstream():
-    yield from serve_upstream()
-
-
-@pytest.fixture
-def upstream(shared_upstream):
-    shared_upstream.reset()
-    return shared_upstream
-
-
-@pytest.fixture
-def router(upstream, tmp_path):
-    with Router(tmp_path / "db.sqlite", [upstream.url]) as r:
-        yield r
+from upstream import DEFAULT_MODEL, Reply, ServerThread, stream_events
 
 
 def _assert_error(resp, status: int, param: str | None = None, code: str | None = None) -> dict:

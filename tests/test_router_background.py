@@ -3,28 +3,10 @@ from __future__ import annotations
 
 import sqlite3
 
-import pytest
 
-from upstream import Reply, Router, serve_upstream, stream_events
+from upstream import Reply, Router, stream_events
 
 SLOW = Reply(text="slow answer", pieces=4, delay=0.5)
-
-
-@pytest.fixture(scope="module")
-def shared_upstream():
-    yield from serve_upstream()
-
-
-@pytest.fixture
-def upstream(shared_upstream):
-    shared_upstream.reset()
-    return shared_upstream
-
-
-@pytest.fixture
-def router(upstream, tmp_path):
-    with Router(tmp_path / "db.sqlite", [upstream.url]) as r:
-        yield r
 
 
 def test_background_queued_then_completed(router, upstream):

@@ -1,26 +1,8 @@
 """Router state: previous_response_id chains, instructions per turn, store=false, deletes."""
 from __future__ import annotations
 
-import pytest
 
-from upstream import Reply, Router, serve_upstream, stream_events
-
-
-@pytest.fixture(scope="module")
-def shared_upstream():
-    yield from serve_upstream()
-
-
-@pytest.fixture
-def upstream(shared_upstream):
-    shared_upstream.reset()
-    return shared_upstream
-
-
-@pytest.fixture
-def router(upstream, tmp_path):
-    with Router(tmp_path / "db.sqlite", [upstream.url]) as r:
-        yield r
+from upstream import Reply, stream_events
 
 
 def _texts(messages: list[dict]) -> list[tuple[str, str]]:

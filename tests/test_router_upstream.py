@@ -11,17 +11,6 @@ from reference_impl.backend import SSEDataDecoder, request_key
 from upstream import Reply, Router, serve_upstream, stream_events
 
 
-@pytest.fixture(scope="module")
-def shared_upstream():
-    yield from serve_upstream()
-
-
-@pytest.fixture
-def upstream(shared_upstream):
-    shared_upstream.reset()
-    return shared_upstream
-
-
 @pytest.fixture
 def router(upstream, tmp_path):
     with Router(tmp_path / "db.sqlite", [upstream.url], read_timeout=2.0) as r:

@@ -17,7 +17,7 @@ import pytest
 import pg
 from reference_impl.store import ORPHAN_ERROR, store_for_url
 from router_process import RouterProcess
-from upstream import Reply, serve_upstream
+from upstream import Reply
 
 SLOW = Reply(text="y" * 24, pieces=24, delay=0.25)  # about 6 s: outlives a router restart
 
@@ -139,17 +139,6 @@ def test_orphans_of_a_killed_process_are_failed(db_url, open_store):
             proc.kill()
         proc.wait()
         proc.stdout.close()
-
-
-@pytest.fixture(scope="module")
-def shared_upstream():
-    yield from serve_upstream()
-
-
-@pytest.fixture
-def upstream(shared_upstream):
-    shared_upstream.reset()
-    return shared_upstream
 
 
 def test_two_routers_share_a_chain(upstream, db_url, tmp_path):
