@@ -14,6 +14,8 @@ per thread, in autocommit, reopened if the server dropped them.
 """
 from __future__ import annotations
 
+import contextlib
+
 import json
 import secrets
 import threading
@@ -252,6 +254,10 @@ class PostgresStore:
                 conn.close()
             self._all.clear()
             if self._liveness is not None:
+                # Unlock explicitly: a closed connection's backend releases its locks only when
+                # it exits, a moment later, and another store could see this one alive meanwhile.
+                with contextlib.suppress(self._psycopg.Error):
+                    self._liveness.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_NAMESPACE, self.owner))
                 self._liveness.close()
                 self._liveness = None
         self._local = threading.local()
