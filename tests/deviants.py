@@ -11,6 +11,10 @@ Only plain JSON answers are rewritten; streams (``text/event-stream``) pass thro
 each deviation is caught by a non-streamed case. Streaming deviations are proven by the grammar's
 own unit tests (tests/test_grammar.py).
 
+``MODEL_DEVIATIONS`` change what reaches the model, not what the client sees (a chain's context
+dropped, images dropped): only the model's answer shows them, so they need a live, content-aware
+backend rather than recordings (tests/test_deviations_context.py).
+
 Run one: ``python tests/deviants.py --deviation NAME --port N --replay DIR --db sqlite:///F``
 (``--deviation none`` serves the router unchanged, as the control; ``--list`` names them all).
 """
@@ -390,6 +394,33 @@ def background_without_store_accepted() -> Handler:
     return _store_false_ignored(lambda body: body.get("background") is True)
 
 
+def context_dropped() -> Handler:
+    """previous_response_id is echoed but ignored: the model sees only the new turn, not the chain."""
+    async def handler(call: Call, forward: Forward) -> Answer | None:
+        previous = call.body.get("previous_response_id") if _is_create(call) else None
+        if not previous:
+            return await forward()
+        alone = {k: v for k, v in call.body.items() if k != "previous_response_id"}
+        return _edit_response(await forward(body=alone), lambda r: r.update(previous_response_id=previous))
+    return handler
+
+
+def images_dropped() -> Handler:
+    """input_image parts are silently dropped before the model; the request is otherwise accepted."""
+    def without_images(item: Any) -> Any:
+        content = item.get("content") if isinstance(item, dict) else None
+        if not isinstance(content, list):
+            return item
+        kept = [p for p in content if not (isinstance(p, dict) and p.get("type") == "input_image")]
+        return {**item, "content": kept}
+
+    async def handler(call: Call, forward: Forward) -> Answer | None:
+        if not (_is_create(call) and isinstance(call.body.get("input"), list)):
+            return await forward()
+        return await forward(body={**call.body, "input": [without_images(i) for i in call.body["input"]]})
+    return handler
+
+
 _FACTORIES: tuple[Callable[[], Handler], ...] = (
     previous_response_id_null, store_ignored, instructions_carried_over, delete_not_deleting,
     unknown_id_500, error_raw_shape, error_param_dropped, null_sampling_fields, null_tool_fields,
@@ -407,18 +438,23 @@ def _wrapper(factory: Callable[[], Handler]) -> Callable[[ASGIApp], ASGIApp]:
 DEVIATIONS: dict[str, tuple[str, Callable[[ASGIApp], ASGIApp]]] = {
     f.__name__: ((f.__doc__ or "").strip(), _wrapper(f)) for f in _FACTORIES
 }
+# The same, for deviations that only the model's answer shows (they need a live backend).
+MODEL_DEVIATIONS: dict[str, tuple[str, Callable[[ASGIApp], ASGIApp]]] = {
+    f.__name__: ((f.__doc__ or "").strip(), _wrapper(f)) for f in (context_dropped, images_dropped)
+}
+_ALL = {**DEVIATIONS, **MODEL_DEVIATIONS}
 
 
 def build_app(deviation: str, config: RouterConfig) -> ASGIApp:
     """The reference router built from ``config``, with ``deviation`` (or none) injected."""
     app: ASGIApp = create_app(config)
-    return app if deviation == NO_DEVIATION else DEVIATIONS[deviation][1](app)
+    return app if deviation == NO_DEVIATION else _ALL[deviation][1](app)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line (usage errors name the problem)."""
     parser = argparse.ArgumentParser(prog="python tests/deviants.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--deviation", choices=[NO_DEVIATION, *DEVIATIONS], default=NO_DEVIATION)
+    parser.add_argument("--deviation", choices=[NO_DEVIATION, *_ALL], default=NO_DEVIATION)
     parser.add_argument("--list", action="store_true", help="print every deviation with its docstring")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
@@ -435,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     """Serve one deviant router until SIGTERM/SIGINT."""
     args = parse_args(argv)
     if args.list:
-        for name, (doc, _) in DEVIATIONS.items():
+        for name, (doc, _) in _ALL.items():
             print(f"{name}: {doc}")
         return 0
     config = RouterConfig(backends=args.backend, db=args.db, replay_dir=args.replay)

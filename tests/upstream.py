@@ -258,3 +258,37 @@ class NativeUpstream(ScriptedUpstream):
                 yield f"event: {event['type']}\ndata: {json.dumps({**event, 'sequence_number': n})}\n\n".encode()
 
         return StreamingResponse(frames(), media_type="text/event-stream")
+
+
+class ContextAwareUpstream(ScriptedUpstream):
+    """A model stand-in whose answer depends on what it was sent, not on a script.
+
+    It says ``REMEMBERED`` only when a message before the last one mentions ``FACT``, ``SEEN`` only
+    when some message carries an ``image_url`` part, and ``UNKNOWN`` otherwise: so a router that
+    drops a chain's context or an image gets a visibly different answer.
+    """
+
+    FACT = "42"
+    REMEMBERED = "Your favourite number is 42."
+    SEEN = "It is red."
+    UNKNOWN = "I do not know."
+
+    @staticmethod
+    def _parts(message: dict) -> list[Any]:
+        content = message.get("content")
+        return content if isinstance(content, list) else [{"type": "text", "text": content or ""}]
+
+    def answer(self, messages: list[dict]) -> str:
+        """The text this stand-in answers to ``messages``."""
+        parts = [p for m in messages for p in self._parts(m) if isinstance(p, dict)]
+        if any(p.get("type") == "image_url" for p in parts):
+            return self.SEEN
+        earlier = [p for m in messages[:-1] for p in self._parts(m) if isinstance(p, dict)]
+        if any(self.FACT in str(p.get("text") or "") for p in earlier):
+            return self.REMEMBERED
+        return self.UNKNOWN
+
+    async def _chat(self, request: Request) -> Response:
+        body = await request.json()  # Starlette caches it: the base class reads it again
+        self.replies.appendleft(Reply(text=self.answer(body.get("messages") or [])))
+        return await super()._chat(request)
