@@ -7,9 +7,9 @@ cases against the router with no deviation and requires them all to pass, so eac
 from the deviation alone. Capability checks are informational for the ``deviant`` provider:
 only protocol findings can fail a case here.
 
-Not covered, because the suite cannot observe them over recorded traffic: images silently
-ignored, and a chain's context dropped (only the model's answer shows either, and a changed
-model request has no recording to replay). Streaming deviations are proven in test_grammar.py.
+Images silently ignored and a chain's context dropped show only in the model's answer, and a
+changed model request has no recording to replay: test_deviations_context.py catches those two
+against a content-aware stand-in model. Streaming deviations are proven in test_grammar.py.
 """
 from __future__ import annotations
 
