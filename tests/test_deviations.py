@@ -133,6 +133,24 @@ def run_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, base_u
         timeout=RUN_GUARD_S)
 
 
+def assert_all_pass(result: pytest.RunResult, catches: list[Catch]) -> None:
+    """The control: every selected case passes against the router without a deviation."""
+    output = "\n".join(result.outlines)
+    assert result.parseoutcomes().get("passed") == sum(len(c.cases) for c in catches), output[-4000:]
+    assert result.ret == pytest.ExitCode.OK, output[-4000:]
+
+
+def assert_caught(result: pytest.RunResult, catch: Catch, deviation: str) -> None:
+    """Every case of ``catch`` failed (not errored), and the output says what ``catch`` says."""
+    output = "\n".join(result.outlines)
+    outcomes = result.parseoutcomes()
+    # Failed, not errored: the suite judged the answer and blamed it, case by case.
+    assert outcomes.get("failed") == len(catch.cases), output[-4000:]
+    assert not outcomes.get("passed") and not outcomes.get("errors"), output[-4000:]
+    missing = [text for text in catch.says if text not in output]
+    assert not missing, f"{deviation}: the failure does not say {missing}:\n{output[-4000:]}"
+
+
 def test_every_deviation_has_a_catch_and_a_one_line_docstring() -> None:
     assert set(CAUGHT_BY) == set(DEVIATIONS)
     for name, (doc, _) in DEVIATIONS.items():
@@ -142,11 +160,8 @@ def test_every_deviation_has_a_catch_and_a_one_line_docstring() -> None:
 @pytest.mark.parametrize("router", [NO_DEVIATION], indirect=True)
 def test_the_router_without_deviation_passes_every_selected_case(
         pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, router: Process) -> None:
-    catches = list(CAUGHT_BY.values())
-    result = run_suite(pytester, monkeypatch, router.base_url, catches)
-    output = "\n".join(result.outlines)
-    assert result.parseoutcomes().get("passed") == sum(len(c.cases) for c in catches), output[-4000:]
-    assert result.ret == pytest.ExitCode.OK, output[-4000:]
+    assert_all_pass(run_suite(pytester, monkeypatch, router.base_url, list(CAUGHT_BY.values())),
+                    list(CAUGHT_BY.values()))
 
 
 @pytest.mark.parametrize("router", sorted(CAUGHT_BY), indirect=True)
@@ -154,11 +169,4 @@ def test_the_suite_catches_the_deviation(pytester: pytest.Pytester, monkeypatch:
                                          router: Process, request: pytest.FixtureRequest) -> None:
     deviation = request.node.callspec.params["router"]
     catch = CAUGHT_BY[deviation]
-    result = run_suite(pytester, monkeypatch, router.base_url, [catch])
-    output = "\n".join(result.outlines)
-    outcomes = result.parseoutcomes()
-    # Failed, not errored: the suite judged the answer and blamed it, case by case.
-    assert outcomes.get("failed") == len(catch.cases), output[-4000:]
-    assert not outcomes.get("passed") and not outcomes.get("errors"), output[-4000:]
-    missing = [text for text in catch.says if text not in output]
-    assert not missing, f"{deviation}: the failure does not say {missing}:\n{output[-4000:]}"
+    assert_caught(run_suite(pytester, monkeypatch, router.base_url, [catch]), catch, deviation)

@@ -17,7 +17,7 @@ import pytest
 
 from deviants import MODEL_DEVIATIONS, NO_DEVIATION
 from fixtures.targets import Process, free_port, start_process
-from test_deviations import PLUGINS, REPO, RUN_GUARD_S, Catch
+from test_deviations import PLUGINS, REPO, RUN_GUARD_S, Catch, assert_all_pass, assert_caught
 from upstream import ContextAwareUpstream, ServerThread
 
 pytest_plugins = ["pytester"]
@@ -98,11 +98,8 @@ def test_every_model_deviation_has_a_catch() -> None:
 @pytest.mark.parametrize("router", [NO_DEVIATION], indirect=True)
 def test_the_router_without_deviation_passes_both_cases(
         pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, router: Process) -> None:
-    catches = list(CAUGHT_BY.values())
-    result = run_suite(pytester, monkeypatch, router.base_url, catches)
-    output = "\n".join(result.outlines)
-    assert result.parseoutcomes().get("passed") == sum(len(c.cases) for c in catches), output[-4000:]
-    assert result.ret == pytest.ExitCode.OK, output[-4000:]
+    assert_all_pass(run_suite(pytester, monkeypatch, router.base_url, list(CAUGHT_BY.values())),
+                    list(CAUGHT_BY.values()))
 
 
 @pytest.mark.parametrize("router", sorted(CAUGHT_BY), indirect=True)
@@ -110,10 +107,4 @@ def test_the_suite_catches_the_model_deviation(pytester: pytest.Pytester, monkey
                                                router: Process, request: pytest.FixtureRequest) -> None:
     deviation = request.node.callspec.params["router"]
     catch = CAUGHT_BY[deviation]
-    result = run_suite(pytester, monkeypatch, router.base_url, [catch])
-    output = "\n".join(result.outlines)
-    outcomes = result.parseoutcomes()
-    assert outcomes.get("failed") == len(catch.cases), output[-4000:]
-    assert not outcomes.get("passed") and not outcomes.get("errors"), output[-4000:]
-    missing = [text for text in catch.says if text not in output]
-    assert not missing, f"{deviation}: the failure does not say {missing}:\n{output[-4000:]}"
+    assert_caught(run_suite(pytester, monkeypatch, router.base_url, [catch]), catch, deviation)
