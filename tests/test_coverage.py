@@ -93,3 +93,15 @@ def test_the_map_renders_figures_and_gaps() -> None:
     assert "! namespace: GAP" in text
     figures = built.as_dict()["figures"]["params"]
     assert figures["exercised"] == 2 and figures["total"] == 34  # input and model
+
+
+def test_a_claim_the_wire_did_not_carry_is_reported() -> None:
+    case = _case(request={"input": "x", "top_logprobs": 2, "tools": [{"type": "namespace"}]})
+    assert coverage.unsent_claims(case, [{"model": "m", "input": "x", "top_logprobs": 2,
+                                          "tools": [{"type": "namespace"}]}]) == []
+    dropped = coverage.unsent_claims(case, [{"model": "m", "input": "x"}])
+    assert dropped == ["coverage.unsent: a-case claims params 'tools', but no request sent it",
+                       "coverage.unsent: a-case claims params 'top_logprobs', but no request sent it",
+                       "coverage.unsent: a-case claims tools 'namespace', but no request sent it"]
+    without_model = _case(request={"input": "x"}, params={"drop": ["model"]})
+    assert coverage.unsent_claims(without_model, [{"input": "x"}]) == []
