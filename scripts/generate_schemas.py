@@ -55,7 +55,35 @@ OPENAI_RESPONSE_EXTRA_PROPERTIES = {
 # Random padding on every `*.delta` event since about Aug 2025 (tests/vectors/README.md).
 OPENAI_DELTA_EXTRA_PROPERTIES = {"obfuscation": {"type": "string"}}
 # SDK-required fields that recorded OpenAI streams (2025-2026) do not send.
-OPENAI_NOT_REQUIRED = {"InputTokensDetails": ("cache_write_tokens",)}
+OPENAI_NOT_REQUIRED = {
+    "InputTokensDetails": ("cache_write_tokens",),
+    # web_search_call items had no `action` until about Aug 2025 (tests/corpus: langchain-openai
+    # test_web_search, June/July 2025 recordings, in responses and in streams).
+    "ResponseFunctionWebSearch": ("action",),
+}
+# The same, for the top-level schema of one event type.
+OPENAI_EVENT_NOT_REQUIRED = {
+    # `logprobs` on text events arrived in mid-2025; earlier recordings omit the key (tests/corpus:
+    # langchain-openai, 20 streams of May-July 2025).
+    "response.output_text.delta": ("logprobs",),
+    "response.output_text.done": ("logprobs",),
+}
+# Event types api.openai.com sends that the pinned SDK lacks (so no model to generate from): the
+# schema written for the `openai` dialect. The grammar knows them too (grammar_rules.LIVE_EVENTS).
+_ITEM_EVENT = {"item_id": {"type": "string"}, "output_index": {"type": "integer"},
+               "sequence_number": {"type": "integer"}}
+OPENAI_LIVE_EVENTS = {
+    # apply_patch tool calls stream their diff (tests/corpus: langchain-openai test_apply_patch,
+    # gpt-5.1, 2026); the SDK has the apply_patch_call item but not these two events.
+    "response.apply_patch_call_operation_diff.delta": {
+        "required": ["type", "item_id", "output_index", "sequence_number", "delta"],
+        "properties": {**_ITEM_EVENT, "delta": {"type": "string"}},
+    },
+    "response.apply_patch_call_operation_diff.done": {
+        "required": ["type", "item_id", "output_index", "sequence_number", "diff"],
+        "properties": {**_ITEM_EVENT, "diff": {"type": "string"}},
+    },
+}
 # openresponses: the Open Responses spec's ResponseResource required list (openresponses/
 # openresponses schema/components/schemas/ResponseResource.json); the second list may not be null.
 OPENRESPONSES_RESPONSE_REQUIRED = (
@@ -175,6 +203,16 @@ def _openai_overlay(defs: dict, events: dict[str, dict], names: dict[str, str]) 
     defs["Response"]["properties"].update(copy.deepcopy(OPENAI_RESPONSE_EXTRA_PROPERTIES))
     for name, fields in OPENAI_NOT_REQUIRED.items():
         defs[name]["required"] = [f for f in defs[name]["required"] if f not in fields]
+    for event_type, fields in OPENAI_EVENT_NOT_REQUIRED.items():
+        events[event_type]["required"] = [f for f in events[event_type]["required"] if f not in fields]
+    for event_type, shape in OPENAI_LIVE_EVENTS.items():
+        events[event_type] = {
+            "$comment": "sent by api.openai.com, absent from the pinned SDK",
+            "type": "object",
+            "required": list(shape["required"]),
+            "properties": {"type": {"const": event_type}, **copy.deepcopy(shape["properties"])},
+            UNKNOWN_FIELDS_KEYWORD: "warn",
+        }
     for event_type, schema in events.items():
         if event_type.endswith(".delta"):
             schema["properties"].update(copy.deepcopy(OPENAI_DELTA_EXTRA_PROPERTIES))
