@@ -1,11 +1,19 @@
-"""The create flow shared by sync, streaming and background requests.
+"""The hub of the router: one create request in, an async iterator of events and a final response out.
 
-`Engine.prepare` does everything that can fail with a 400/404 before any event exists:
-validation, loading the ``previous_response_id`` chain, choosing a backend, and a trial
-translation. `Engine.run` then yields the Responses events of one response: backend turns fed
-through `ResponseStream`, the server-side MCP loop (list, call, approvals) and a terminal event.
-A backend failure at any point becomes ``response.failed``; the stream never hangs.
-`Engine.persist` writes the final state (nothing when ``store`` is false).
+No HTTP here. Every transport (HTTP JSON and SSE in routes.py, the background runner, and any
+later one) does the same three things:
+
+1. `Engine.prepare` turns a body into a `Turn`, raising `ApiError` for anything that must be a
+   4xx before an event exists: validation, the ``previous_response_id`` chain, approvals, the
+   backend choice and a trial translation.
+2. `Engine.events` yields the Responses events of that turn (one terminal event at the end unless
+   the consumer stops early) and leaves the final Response in ``turn.response``. A backend
+   failure becomes ``response.failed``; the iterator never hangs.
+3. `Engine.persist` stores the final state (nothing when ``store`` is false).
+
+`Engine.run` is 2 then 3 for a foreground transport. The engine builds one `ResponseStream` per
+turn and feeds it backend chunks and the items of the MCP loop; backends, the store, the cache
+and MCP are services it calls.
 """
 from __future__ import annotations
 
@@ -151,57 +159,65 @@ class Engine:
                 yield event
             turn.response = cached.response
             return
-        stream: ResponseStream | None = None
+        stream = ResponseStream(turn.response, tool_kinds=translate.tool_kinds(turn.request.get("tools")))
+        started = False
         try:
-            async for event, stream in self._produce(turn):
+            async for event in self._produce(turn, stream):
+                started = True
                 turn.events.append(event)
                 yield event
         finally:
-            if stream is not None:
+            # Stopped before the first event (cancelled while listing MCP tools): the skeleton
+            # stays, and the caller decides what a response that never started became.
+            if started:
                 turn.response = stream.response if stream.terminated else stream.cancel()
         if self.cache is not None:
             self.cache.put(turn.request, turn.response, turn.events)
 
-    async def _produce(self, turn: Turn) -> AsyncIterator[tuple[dict, ResponseStream]]:
-        request = turn.request
-        tools = request.get("tools") or []
-        listed: list[dict] = []
+    async def run(self, turn: Turn) -> AsyncIterator[dict]:
+        """What a foreground transport iterates: every event, then `persist`.
+
+        Storing happens only when the consumer reads to the end; a client that goes away mid-stream
+        closes this generator at a ``yield`` and nothing is stored.
+        """
+        async for event in self.events(turn):
+            yield event
+        await self.persist(turn)
+
+    async def _produce(self, turn: Turn, stream: ResponseStream) -> AsyncIterator[dict]:
         toolset = turn.toolset
-        kinds = translate.tool_kinds(tools)
-        stream = ResponseStream(turn.response, tool_kinds=kinds)
+        listed: list[dict] = []
         try:
             if toolset is not None:
                 listed = await toolset.list_tools()
-                kinds.update({t["function"]["name"]: "mcp" for t in toolset.chat_tools()})
-                stream = ResponseStream(turn.response, tool_kinds=kinds)
+                stream.add_tool_kinds({t["function"]["name"]: "mcp" for t in toolset.chat_tools()})
         except Exception as exc:  # noqa: BLE001 - an MCP set-up failure fails this response only
             for event in stream.start() + stream.fail(FAILURE_CODE, f"MCP tools unavailable: {exc}"):
-                yield event, stream
+                yield event
             return
         for event in stream.start():
-            yield event, stream
+            yield event
         for item in listed:
             for event in stream.add_item(item):
-                yield event, stream
+                yield event
         try:
-            async for pair in self._turns(turn, stream, toolset):
-                yield pair
+            async for event in self._turns(turn, stream, toolset):
+                yield event
         except BackendError as exc:
             for event in stream.fail(FAILURE_CODE, exc.message):
-                yield event, stream
+                yield event
 
-    async def _turns(self, turn: Turn, stream: ResponseStream, toolset: Any) -> AsyncIterator[
-            tuple[dict, ResponseStream]]:
+    async def _turns(self, turn: Turn, stream: ResponseStream, toolset: Any) -> AsyncIterator[dict]:
         for item in await self._approved_calls(turn, toolset):
             for event in stream.add_item(item):
-                yield event, stream
+                yield event
         extra_tools = toolset.chat_tools() if toolset is not None else []
         for _ in range(MAX_MCP_TURNS):
             async for chunk in self._backend_chunks(turn, stream.response["output"], extra_tools):
                 for event in stream.feed(chunk):
-                    yield event, stream
+                    yield event
             for event in stream.end_turn():
-                yield event, stream
+                yield event
             pending = stream.pending_tool_calls
             owned = [c for c in pending if toolset is not None and toolset.owns(c["name"])]
             if not owned or len(owned) != len(pending):
@@ -209,14 +225,14 @@ class Engine:
             if any(toolset.needs_approval(c["name"]) for c in owned):
                 for call in owned:
                     for event in stream.add_item(self._approval_request(toolset, call)):
-                        yield event, stream
+                        yield event
                 break
             for call in owned:
                 item = await toolset.call(call["name"], call.get("arguments") or "{}")
                 for event in stream.add_item(item):
-                    yield event, stream
+                    yield event
         for event in stream.finish():
-            yield event, stream
+            yield event
 
     def _backend_chunks(self, turn: Turn, outputs: list[dict], extra_tools: list[dict]) -> AsyncIterator[dict]:
         """One backend turn: the chat body for history + input + outputs so far, with adapters."""

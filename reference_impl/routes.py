@@ -41,7 +41,7 @@ def _sse(events: AsyncIterator[dict]) -> StreamingResponse:
 
 
 async def create_response(request: Request) -> Response:
-    """POST /v1/responses."""
+    """POST /v1/responses: the engine's events as SSE or, collected, as one JSON Response."""
     state = request.app.state
     turn = state.engine.prepare(await _json_body(request))
     streaming = bool(turn.request.get("stream"))
@@ -51,15 +51,9 @@ async def create_response(request: Request) -> Response:
             return _sse(state.runner.follow(queued["id"], starting_after=None))
         return JSONResponse(queued)
     if streaming:
-        async def events() -> AsyncIterator[dict]:
-            async for event in state.engine.events(turn):
-                yield event
-            # Reached only when the client stayed to the end: storing happens after the stream.
-            await state.engine.persist(turn)
-        return _sse(events())
-    async for _ in state.engine.events(turn):
+        return _sse(state.engine.run(turn))
+    async for _ in state.engine.run(turn):
         pass
-    await state.engine.persist(turn)
     return JSONResponse(turn.response)
 
 

@@ -79,6 +79,10 @@ class ResponseStream:
         self._turn_active = False
         self._terminated = False
 
+    def add_tool_kinds(self, kinds: dict[str, str]) -> None:
+        """Learn more chat function names; MCP tools are only known once listing is done."""
+        self._tool_kinds.update(kinds)
+
     # ------------------------------------------------------------ helpers
 
     def _event(self, type_: str, **fields: Any) -> dict:
