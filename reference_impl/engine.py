@@ -18,13 +18,12 @@ and MCP are services it calls.
 from __future__ import annotations
 
 import asyncio
-
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import adapters, native, translate
+from . import adapters, mcp_loop, native, translate
 from .backend import RESPONSES_PATH, Backend, BackendError, BackendPool, ModelNotFound
 from .cache import ResponseCache
 from .errors import ApiError
@@ -33,10 +32,11 @@ from .store import Store
 from .stream import ResponseStream
 from .validate import validate_create
 
-MAX_MCP_TURNS = 8  # backend turns per response when MCP tools keep being called
+if TYPE_CHECKING:
+    from .mcp import McpToolset
+
 CHAINABLE_STATUSES = ("completed", "incomplete")
 FAILURE_CODE = "server_error"  # Response.error.code is an enum; backend failures are server errors
-APPROVAL_RESPONSE = "mcp_approval_response"
 
 
 @dataclass
@@ -48,7 +48,7 @@ class Turn:
     input_items: list[dict]
     history: list[dict]
     backend: Backend
-    toolset: Any = None  # McpToolset for the request's MCP tools, or None
+    toolset: McpToolset | None = None  # the request's MCP tools
     events: list[dict] = field(default_factory=list)  # everything run() yielded, in order
 
     @property
@@ -60,18 +60,6 @@ class Turn:
     def background(self) -> bool:
         """Whether this is a background response."""
         return bool(self.request.get("background"))
-
-
-def _mcp_toolset(tools: list[dict]) -> Any:
-    """The request's McpToolset (None without MCP tools); 400 for a malformed MCP tool."""
-    if not any(isinstance(t, dict) and t.get("type") == "mcp" for t in tools):
-        return None
-    from .mcp import McpToolError, McpToolset  # imported lazily: the MCP SDK is heavy, often unused
-
-    try:
-        return McpToolset.from_request_tools(tools)
-    except McpToolError as exc:
-        raise ApiError(400, str(exc), param=exc.param) from exc
 
 
 async def _forced_chunks(pool: BackendPool, backend: Backend, forced: dict) -> AsyncIterator[dict]:
@@ -86,16 +74,6 @@ async def _forced_chunks(pool: BackendPool, backend: Backend, forced: dict) -> A
             finish = choice.get("finish_reason") or finish
     for chunk in adapters.forced_reply_to_chunks("".join(content), usage, finish_reason=finish):
         yield chunk
-
-
-def _check_approvals(input_items: list[dict], history: list[dict]) -> None:
-    """Every mcp_approval_response must answer a request of the previous responses."""
-    known = {i.get("id") for i in history if i.get("type") == "mcp_approval_request"}
-    for position, item in enumerate(input_items):
-        if item.get("type") == APPROVAL_RESPONSE and item.get("approval_request_id") not in known:
-            raise ApiError(400, f"No mcp_approval_request with id '{item.get('approval_request_id')}' "
-                                "in the previous responses.",
-                           param=f"input[{position}].approval_request_id", code="invalid_value")
 
 
 class Engine:
@@ -121,8 +99,8 @@ class Engine:
             backend = self.pool.choose(request["model"])
         except ModelNotFound as exc:
             raise ApiError(404, exc.message, param="model", code="model_not_found") from exc
-        _check_approvals(input_items, history)
-        toolset = _mcp_toolset(request.get("tools") or [])
+        mcp_loop.check_approvals(input_items, history)
+        toolset = mcp_loop.toolset_for(request.get("tools") or [])
         status = "queued" if request.get("background") else "in_progress"
         response = translate.response_object(
             request, response_id=new_id("resp"), created_at=int(time.time()),
@@ -185,12 +163,8 @@ class Engine:
         await self.persist(turn)
 
     async def _produce(self, turn: Turn, stream: ResponseStream) -> AsyncIterator[dict]:
-        toolset = turn.toolset
-        listed: list[dict] = []
         try:
-            if toolset is not None:
-                listed = await toolset.list_tools()
-                stream.add_tool_kinds({t["function"]["name"]: "mcp" for t in toolset.chat_tools()})
+            listed = await mcp_loop.list_tools(turn.toolset, stream)
         except Exception as exc:  # noqa: BLE001 - an MCP set-up failure fails this response only
             for event in stream.start() + stream.fail(FAILURE_CODE, f"MCP tools unavailable: {exc}"):
                 yield event
@@ -200,39 +174,17 @@ class Engine:
         for item in listed:
             for event in stream.add_item(item):
                 yield event
+
+        def backend_turn(outputs: list[dict], extra_tools: list[dict]) -> AsyncIterator[dict]:
+            return self._backend_chunks(turn, outputs, extra_tools)
+
         try:
-            async for event in self._turns(turn, stream, toolset):
+            async for event in mcp_loop.turns(stream, turn.toolset, backend_turn,
+                                              input_items=turn.input_items, history=turn.history):
                 yield event
         except BackendError as exc:
             for event in stream.fail(FAILURE_CODE, exc.message):
                 yield event
-
-    async def _turns(self, turn: Turn, stream: ResponseStream, toolset: Any) -> AsyncIterator[dict]:
-        for item in await self._approved_calls(turn, toolset):
-            for event in stream.add_item(item):
-                yield event
-        extra_tools = toolset.chat_tools() if toolset is not None else []
-        for _ in range(MAX_MCP_TURNS):
-            async for chunk in self._backend_chunks(turn, stream.response["output"], extra_tools):
-                for event in stream.feed(chunk):
-                    yield event
-            for event in stream.end_turn():
-                yield event
-            pending = stream.pending_tool_calls
-            owned = [c for c in pending if toolset is not None and toolset.owns(c["name"])]
-            if not owned or len(owned) != len(pending):
-                break  # no MCP call, or a client-side call the client must answer
-            if any(toolset.needs_approval(c["name"]) for c in owned):
-                for call in owned:
-                    for event in stream.add_item(self._approval_request(toolset, call)):
-                        yield event
-                break
-            for call in owned:
-                item = await toolset.call(call["name"], call.get("arguments") or "{}")
-                for event in stream.add_item(item):
-                    yield event
-        for event in stream.finish():
-            yield event
 
     def _backend_chunks(self, turn: Turn, outputs: list[dict], extra_tools: list[dict]) -> AsyncIterator[dict]:
         """One backend turn: the chat body for history + input + outputs so far, with adapters."""
@@ -254,29 +206,6 @@ class Engine:
         if forced is not None:
             return _forced_chunks(self.pool, turn.backend, forced)
         return self.pool.stream(turn.backend, body)
-
-    @staticmethod
-    def _approval_request(toolset: Any, call: dict) -> dict:
-        label, name = toolset.describe(call["name"])
-        return {"id": new_id("mcpr"), "type": "mcp_approval_request", "server_label": label,
-                "name": name, "arguments": call.get("arguments") or "{}"}
-
-    async def _approved_calls(self, turn: Turn, toolset: Any) -> list[dict]:
-        """mcp_call items for approvals granted in this request's input."""
-        approvals = [i for i in turn.input_items if i.get("type") == APPROVAL_RESPONSE]
-        if not approvals:
-            return []
-        requests = {i.get("id"): i for i in turn.history if i.get("type") == "mcp_approval_request"}
-        calls: list[dict] = []
-        for approval in approvals:
-            pending = requests[approval.get("approval_request_id")]  # checked by prepare()
-            if not approval.get("approve") or toolset is None:
-                continue
-            item = await toolset.call_tool(pending["server_label"], pending["name"],
-                                           pending.get("arguments") or "{}")
-            item.setdefault("approval_request_id", pending["id"])
-            calls.append(item)
-        return calls
 
     # ------------------------------------------------------------ after the events
 
