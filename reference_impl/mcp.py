@@ -12,8 +12,8 @@ maps them back. Failures of a server (unreachable, 401, timeout, bad JSON argume
 become items with an ``error`` string and never raise. Request shape errors raise
 ``McpToolError`` (a ``ValueError`` naming the parameter).
 
-Credentials (``headers``, ``authorization``) are used for the calls only: ``strip_secrets``
-removes them from tools before they are stored or echoed.
+Credentials (``headers``, ``authorization``) are used for the calls only; credentials.py keeps
+them out of everything echoed or stored.
 """
 from __future__ import annotations
 
@@ -40,7 +40,6 @@ CALL_TIMEOUT_S = 60.0  # whole call operation: connect, handshake, tools/call
 CHAT_NAME_SEPARATOR = "__"
 CHAT_NAME_MAX = 64  # OpenAI-style function names: ^[a-zA-Z0-9_-]{1,64}$
 CHAT_NAME_HASH_CHARS = 8
-SECRET_FIELDS = ("headers", "authorization")
 APPROVAL_MODES = ("always", "never")
 # OpenAI asks for approval unless told otherwise; tools matching no filter keep that default.
 DEFAULT_APPROVAL = "always"
@@ -54,18 +53,6 @@ class McpToolError(ValueError):
     def __init__(self, message: str, param: str) -> None:
         super().__init__(message)
         self.param = param
-
-
-def strip_secrets(tools: list[dict] | None) -> list[dict] | None:
-    """Return ``tools`` with ``headers`` and ``authorization`` removed from MCP tools (copies)."""
-    if tools is None:
-        return None
-    return [
-        {k: v for k, v in tool.items() if k not in SECRET_FIELDS}
-        if isinstance(tool, dict) and tool.get("type") == "mcp"
-        else tool
-        for tool in tools
-    ]
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 What is kept: each Response object (JSON, status, created_at, background flag), its input items
 in order, the chain link to ``previous_response_id`` (a column with an index, walked one point
 lookup per link), and the event log of background responses (for ``GET ?stream=true``).
-MCP credentials never reach the store: `scrub_secrets` removes them from tools before writing.
+MCP credentials never reach the store: `credentials.without_credentials` removes them from tools before writing.
 A Postgres implementation only has to satisfy `Store`; `store_for_url` picks one by URL scheme.
 """
 from __future__ import annotations
@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
+from .credentials import without_credentials
+
 IN_FLIGHT = ("queued", "in_progress")
-SECRET_TOOL_FIELDS = ("headers", "authorization")
 BUSY_TIMEOUT_MS = 10_000
 ORPHAN_ERROR = {
     # "server_error" because ResponseError.code is an enum; the message says what happened.
@@ -78,19 +79,6 @@ class Store(Protocol):
         """Release connections."""
 
 
-def scrub_secrets(response: dict) -> dict:
-    """A copy of ``response`` whose MCP tools carry no ``headers``/``authorization``."""
-    tools = response.get("tools")
-    if not isinstance(tools, list):
-        return response
-    clean = []
-    for tool in tools:
-        if isinstance(tool, dict) and tool.get("type") == "mcp":
-            tool = {k: v for k, v in tool.items() if k not in SECRET_TOOL_FIELDS}
-        clean.append(tool)
-    return {**response, "tools": clean}
-
-
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
@@ -136,7 +124,7 @@ class SqliteStore:
 
     def put_response(self, response: dict, *, input_items: list[dict], background: bool = False) -> None:
         """Insert or replace a response with its input items (one transaction)."""
-        response = scrub_secrets(response)
+        response = without_credentials(response)
         conn = self._conn()
         with _transaction(conn):
             conn.execute(
@@ -159,7 +147,7 @@ class SqliteStore:
 
     def update_response(self, response: dict) -> None:
         """Replace the JSON and status of an existing response (no-op if it was deleted)."""
-        response = scrub_secrets(response)
+        response = without_credentials(response)
         self._conn().execute(
             "UPDATE responses SET json = ?, status = ? WHERE id = ?",
             (_dumps(response), response.get("status") or "completed", response["id"]),

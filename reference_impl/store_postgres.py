@@ -22,7 +22,8 @@ import threading
 import time
 from typing import Any
 
-from .store import IN_FLIGHT, ORPHAN_ERROR, scrub_secrets
+from .credentials import without_credentials
+from .store import IN_FLIGHT, ORPHAN_ERROR
 
 # Advisory lock namespace (first key of the two-key form): b"RESP" as an int.
 LOCK_NAMESPACE = 0x52455350
@@ -129,7 +130,7 @@ class PostgresStore:
 
     def put_response(self, response: dict, *, input_items: list[dict], background: bool = False) -> None:
         """Insert or replace a response with its input items (one transaction), owned by this store."""
-        response = scrub_secrets(response)
+        response = without_credentials(response)
         conn = self._conn()
         with conn.transaction(), conn.cursor() as cur:
             cur.execute(
@@ -155,7 +156,7 @@ class PostgresStore:
 
     def update_response(self, response: dict) -> None:
         """Replace the JSON and status of an existing response (no-op if it was deleted)."""
-        response = scrub_secrets(response)
+        response = without_credentials(response)
         self._conn().execute(
             "UPDATE responses SET json = %s, status = %s WHERE id = %s",
             (_dumps(response), response.get("status") or "completed", response["id"]),

@@ -12,6 +12,7 @@ import copy
 import json
 from typing import Any
 
+from reference_impl.credentials import strip_credentials
 from reference_impl.ids import new_id
 
 # Defaults OpenAI reports when a request leaves a field out (never null where OpenAI is never null).
@@ -33,8 +34,6 @@ ECHOED_FIELDS = (
     "instructions", "max_output_tokens", "max_tool_calls", "previous_response_id",
     "prompt_cache_key", "safety_identifier", "user",
 )
-# Credentials of MCP tools: used for the calls, never stored or echoed.
-MCP_SECRET_FIELDS = ("headers", "authorization")
 # Chat Completions has no "developer" role on most non-OpenAI backends (llama.cpp templates
 # reject it), while "system" means the same thing to them.
 CHAT_ROLE = {"user": "user", "system": "system", "developer": "system", "assistant": "assistant"}
@@ -70,18 +69,6 @@ class TranslationError(ValueError):
 
 # ---------------------------------------------------------------- Response skeleton
 
-def public_tools(tools: list[dict] | None) -> list[dict]:
-    """Return the request tools as echoed and stored: MCP credentials removed."""
-    out = []
-    for tool in tools or []:
-        tool = dict(tool)
-        if tool.get("type") == "mcp":
-            for key in MCP_SECRET_FIELDS:
-                tool.pop(key, None)
-        out.append(tool)
-    return out
-
-
 def response_object(
     request: dict, *, response_id: str, created_at: int, model: str, status: str
 ) -> dict:
@@ -101,7 +88,7 @@ def response_object(
             "format": copy.deepcopy(text.get("format") or {"type": "text"}),
             "verbosity": text.get("verbosity") or "medium",
         },
-        "tools": public_tools(request.get("tools")),
+        "tools": strip_credentials(request.get("tools")) or [],
         "usage": None,
         "metadata": dict(request.get("metadata") or {}),
         "completed_at": None,

@@ -10,7 +10,8 @@ import anyio
 import pytest
 
 from fixtures.mcp_server import McpServerHandle, serve_mcp
-from reference_impl.mcp import CHAT_NAME_MAX, McpToolError, McpToolset, strip_secrets
+from reference_impl.credentials import strip_credentials
+from reference_impl.mcp import CHAT_NAME_MAX, McpToolError, McpToolset
 
 TOKEN = "toolset-token"
 
@@ -215,10 +216,10 @@ def test_strip_secrets_removes_credentials_only_from_mcp_tools() -> None:
               require_approval="never"),
         {"type": "function", "name": "f", "headers": "not a secret here"},
     ]
-    stripped = strip_secrets(tools)
+    stripped = strip_credentials(tools)
     assert stripped is not None
     assert "headers" not in stripped[0] and "authorization" not in stripped[0]
     assert stripped[0]["require_approval"] == "never"
     assert stripped[1] == tools[1]
     assert "authorization" in tools[0]  # the request itself is left alone
-    assert strip_secrets(None) is None
+    assert strip_credentials(None) is None

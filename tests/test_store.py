@@ -6,7 +6,8 @@ import threading
 
 import pytest
 
-from reference_impl.store import SqliteStore, scrub_secrets, store_for_url
+from reference_impl.credentials import without_credentials
+from reference_impl.store import SqliteStore, store_for_url
 
 import pg
 
@@ -143,7 +144,7 @@ def test_mcp_secrets_never_stored(store, backend):
     store.update_response({**_response("r1"), "tools": tools})
     assert b"Bearer s3" not in backend.raw_bytes()  # the write-ahead log holds recent writes
     assert store.get_response("r1")["tools"][1]["headers"] == "kept"
-    assert scrub_secrets({"tools": tools})["tools"][0] == {"type": "mcp", "server_label": "s", "server_url": "http://x"}
+    assert without_credentials({"tools": tools})["tools"][0] == {"type": "mcp", "server_label": "s", "server_url": "http://x"}
 
 
 def test_threads_share_one_file(store):
