@@ -14,6 +14,7 @@ from . import openapi
 from .cache import ResponseCache
 from .engine import Engine
 from .errors import EXCEPTION_HANDLERS, CatchAllMiddleware
+from .recording import transport_for
 from .routes import ROUTES
 from .store import store_for_url
 
@@ -41,9 +42,9 @@ def create_app(config: RouterConfig) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = store_for_url(config.db)
         recover_orphans(store)
-        pool = BackendPool(config.backends, native_urls=config.native_backends,
-                           record_dir=config.record_dir, replay_dir=config.replay_dir,
-                           read_timeout=config.read_timeout)
+        transport = transport_for(record_dir=config.record_dir, replay_dir=config.replay_dir,
+                                  read_timeout=config.read_timeout)
+        pool = BackendPool(config.backends, native_urls=config.native_backends, transport=transport)
         await pool.start()
         engine = Engine(store, pool, cache=ResponseCache(enabled_by_default=config.cache))
         runner = BackgroundRunner(engine, max_workers=config.max_background)

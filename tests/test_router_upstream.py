@@ -7,7 +7,8 @@ import json
 import pytest
 
 from fixtures.mcp_server import serve_mcp
-from reference_impl.backend import SSEDataDecoder, request_key
+from reference_impl.recording import request_key
+from reference_impl.sse import SSEDataDecoder
 from upstream import Reply, Router, serve_upstream, stream_events
 
 
