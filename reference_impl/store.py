@@ -1,13 +1,18 @@
-"""Persistence of responses: the `Store` protocol and its SQLite (WAL) implementation.
+"""Persistence of responses: the `Store` protocol, the SQL both stores share, and SQLite.
 
 What is kept: each Response object (JSON, status, created_at, background flag), its input items
-in order, the chain link to ``previous_response_id`` (a column with an index, walked one point
-lookup per link), and the event log of background responses (for ``GET ?stream=true``).
-MCP credentials never reach the store: `credentials.without_credentials` removes them from tools before writing.
-A Postgres implementation only has to satisfy `Store`; `store_for_url` picks one by URL scheme.
+in order, the chain link to ``previous_response_id`` (a column with an index), and the event log
+of background responses (for ``GET ?stream=true``). MCP credentials never reach the store:
+`credentials.without_credentials` removes them before writing.
+
+`SqlStore` holds everything that is the same SQL on both databases (row shaping, input item
+paging, event logs, orphan marking, per-thread connections); `SqliteStore` (WAL) and
+store_postgres.py add connections, transactions, upserts and the chain walk. `store_for_url`
+picks one by URL scheme.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -25,15 +30,8 @@ ORPHAN_ERROR = {
     "message": "server_restarted: the server restarted while this response was in progress.",
 }
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS responses (
-    id TEXT PRIMARY KEY,
-    json TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    previous_response_id TEXT,
-    background INTEGER NOT NULL DEFAULT 0
-);
+# The tables both stores create after their own ``responses`` table (whose types differ).
+SHARED_SCHEMA = """
 CREATE INDEX IF NOT EXISTS responses_status ON responses(status);
 CREATE INDEX IF NOT EXISTS responses_previous ON responses(previous_response_id);
 CREATE TABLE IF NOT EXISTS input_items (
@@ -50,6 +48,16 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (response_id, sequence_number)
 );
 """
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    id TEXT PRIMARY KEY,
+    json TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    previous_response_id TEXT,
+    background INTEGER NOT NULL DEFAULT 0
+);
+""" + SHARED_SCHEMA
 
 
 class Store(Protocol):
@@ -96,99 +104,165 @@ WITH RECURSIVE chain(id, prev, depth) AS (
 """
 
 
-class SqliteStore:
+class SqlStore:
+    """The SQL both stores share. Subclasses give connections, transactions and the upserts.
+
+    Shared statements are written with ``?`` placeholders; `PLACEHOLDER` is the driver's own.
+    """
+
+    PLACEHOLDER = "?"
+    UPSERT_RESPONSE = ""  # (id, json, status, created_at, previous_response_id, background, …)
+    UPSERT_EVENT = ""  # (response_id, sequence_number, json)
+
+    def __init__(self) -> None:
+        self._local = threading.local()  # one connection per thread
+        self._all: list[Any] = []
+        self._lock = threading.Lock()
+
+    def _connect(self) -> Any:
+        """A new connection, set up for this store."""
+        raise NotImplementedError
+
+    def _reusable(self, conn: Any) -> bool:
+        """Whether a thread's connection can still be used."""
+        return True
+
+    def _conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or not self._reusable(conn):
+            conn = self._connect()
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def _release(self) -> None:
+        """Anything besides the connections to let go of on close (called under the lock)."""
+
+    def close(self) -> None:
+        """Close every connection this store opened."""
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+            self._release()
+        self._local = threading.local()
+
+    def _transaction(self) -> contextlib.AbstractContextManager[Any]:
+        """A transaction, yielding something with ``execute`` and ``executemany``."""
+        raise NotImplementedError
+
+    def _sql(self, text: str) -> str:
+        return text if self.PLACEHOLDER == "?" else text.replace("?", self.PLACEHOLDER)
+
+    def _query(self, text: str, params: tuple | list) -> list[tuple]:
+        return self._conn().execute(self._sql(text), params).fetchall()
+
+    def _response_row(self, response: dict, background: bool) -> tuple:
+        return (response["id"], _dumps(response), response.get("status") or "completed",
+                int(response.get("created_at") or time.time()), response.get("previous_response_id"),
+                int(background))
+
+    def put_response(self, response: dict, *, input_items: list[dict], background: bool = False) -> None:
+        """Insert or replace a response with its input items (one transaction)."""
+        response = without_credentials(response)
+        with self._transaction() as tx:
+            tx.execute(self._sql(self.UPSERT_RESPONSE), self._response_row(response, background))
+            tx.execute(self._sql("DELETE FROM input_items WHERE response_id = ?"), (response["id"],))
+            tx.executemany(
+                self._sql("INSERT INTO input_items (response_id, position, item_id, json) VALUES (?, ?, ?, ?)"),
+                [(response["id"], i, item.get("id"), _dumps(item)) for i, item in enumerate(input_items)],
+            )
+
+    def get_response(self, response_id: str) -> dict | None:
+        """The stored Response object, or None."""
+        rows = self._query("SELECT json FROM responses WHERE id = ?", (response_id,))
+        return json.loads(rows[0][0]) if rows else None
+
+    def update_response(self, response: dict) -> None:
+        """Replace the JSON and status of an existing response (no-op if it was deleted)."""
+        response = without_credentials(response)
+        self._conn().execute(
+            self._sql("UPDATE responses SET json = ?, status = ? WHERE id = ?"),
+            (_dumps(response), response.get("status") or "completed", response["id"]),
+        )
+
+    def delete_response(self, response_id: str) -> bool:
+        """Delete a response, its input items and its events."""
+        with self._transaction() as tx:
+            deleted = tx.execute(self._sql("DELETE FROM responses WHERE id = ?"), (response_id,)).rowcount > 0
+            tx.execute(self._sql("DELETE FROM input_items WHERE response_id = ?"), (response_id,))
+            tx.execute(self._sql("DELETE FROM events WHERE response_id = ?"), (response_id,))
+        return deleted
+
+    def list_input_items(
+        self, response_id: str, *, after: str | None = None, limit: int = 20, order: str = "desc"
+    ) -> tuple[list[dict], bool]:
+        """A page of input items in ``order`` starting after item id ``after``; KeyError if unknown."""
+        direction = "DESC" if order == "desc" else "ASC"
+        params: list[Any] = [response_id]
+        where = "response_id = ?"
+        if after is not None:
+            rows = self._query("SELECT position FROM input_items WHERE response_id = ? AND item_id = ?",
+                               (response_id, after))
+            if not rows:
+                raise KeyError(after)
+            where += " AND position < ?" if order == "desc" else " AND position > ?"
+            params.append(rows[0][0])
+        rows = self._query(f"SELECT json FROM input_items WHERE {where} ORDER BY position {direction} LIMIT ?",
+                           (*params, limit + 1))
+        items = [json.loads(r[0]) for r in rows]
+        return items[:limit], len(items) > limit
+
+    def append_events(self, response_id: str, events: list[dict]) -> None:
+        """Append events to a response's event log (keyed by their sequence numbers)."""
+        with self._transaction() as tx:
+            tx.executemany(self._sql(self.UPSERT_EVENT),
+                           [(response_id, e["sequence_number"], _dumps(e)) for e in events])
+
+    def get_events(self, response_id: str, *, starting_after: int | None = None) -> list[dict]:
+        """Stored events after ``starting_after`` (all when None), in order."""
+        rows = self._query(
+            "SELECT json FROM events WHERE response_id = ? AND sequence_number > ? ORDER BY sequence_number",
+            (response_id, -1 if starting_after is None else starting_after),
+        )
+        return [json.loads(r[0]) for r in rows]
+
+    def _fail_orphans(self, tx: Any, rows: list[tuple[str, str]]) -> list[str]:
+        """Mark the in-flight ``(id, json)`` rows failed with `ORPHAN_ERROR`, inside ``tx``."""
+        for rid, raw in rows:
+            response = json.loads(raw)
+            response.update(status="failed", error=dict(ORPHAN_ERROR))
+            tx.execute(self._sql("UPDATE responses SET json = ?, status = 'failed' WHERE id = ?"),
+                       (_dumps(response), rid))
+        return [rid for rid, _ in rows]
+
+
+class SqliteStore(SqlStore):
     """`Store` on one SQLite file in WAL mode, with one connection per thread."""
+
+    UPSERT_RESPONSE = ("INSERT OR REPLACE INTO responses (id, json, status, created_at, previous_response_id,"
+                       " background) VALUES (?, ?, ?, ?, ?, ?)")
+    UPSERT_EVENT = "INSERT OR REPLACE INTO events (response_id, sequence_number, json) VALUES (?, ?, ?)"
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         if self.path in ("", ":memory:"):
             raise ValueError("SqliteStore needs a file path: an in-memory database is per connection")
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        super().__init__()
         self._conn().executescript(SCHEMA)
 
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                                   check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA synchronous=NORMAL")
         return conn
 
-    def put_response(self, response: dict, *, input_items: list[dict], background: bool = False) -> None:
-        """Insert or replace a response with its input items (one transaction)."""
-        response = without_credentials(response)
-        conn = self._conn()
-        with _transaction(conn):
-            conn.execute(
-                "INSERT OR REPLACE INTO responses (id, json, status, created_at, previous_response_id,"
-                " background) VALUES (?, ?, ?, ?, ?, ?)",
-                (response["id"], _dumps(response), response.get("status") or "completed",
-                 int(response.get("created_at") or time.time()), response.get("previous_response_id"),
-                 int(background)),
-            )
-            conn.execute("DELETE FROM input_items WHERE response_id = ?", (response["id"],))
-            conn.executemany(
-                "INSERT INTO input_items (response_id, position, item_id, json) VALUES (?, ?, ?, ?)",
-                [(response["id"], i, item.get("id"), _dumps(item)) for i, item in enumerate(input_items)],
-            )
-
-    def get_response(self, response_id: str) -> dict | None:
-        """The stored Response object, or None."""
-        row = self._conn().execute("SELECT json FROM responses WHERE id = ?", (response_id,)).fetchone()
-        return json.loads(row[0]) if row else None
-
-    def update_response(self, response: dict) -> None:
-        """Replace the JSON and status of an existing response (no-op if it was deleted)."""
-        response = without_credentials(response)
-        self._conn().execute(
-            "UPDATE responses SET json = ?, status = ? WHERE id = ?",
-            (_dumps(response), response.get("status") or "completed", response["id"]),
-        )
-
-    def delete_response(self, response_id: str) -> bool:
-        """Delete a response, its input items and its events."""
-        conn = self._conn()
-        with _transaction(conn):
-            cur = conn.execute("DELETE FROM responses WHERE id = ?", (response_id,))
-            conn.execute("DELETE FROM input_items WHERE response_id = ?", (response_id,))
-            conn.execute("DELETE FROM events WHERE response_id = ?", (response_id,))
-        return cur.rowcount > 0
-
-    def list_input_items(
-        self, response_id: str, *, after: str | None = None, limit: int = 20, order: str = "desc"
-    ) -> tuple[list[dict], bool]:
-        """A page of input items in ``order`` starting after item id ``after``; KeyError if unknown."""
-        conn = self._conn()
-        direction = "DESC" if order == "desc" else "ASC"
-        params: list[Any] = [response_id]
-        where = "response_id = ?"
-        if after is not None:
-            row = conn.execute("SELECT position FROM input_items WHERE response_id = ? AND item_id = ?",
-                               (response_id, after)).fetchone()
-            if row is None:
-                raise KeyError(after)
-            where += " AND position < ?" if order == "desc" else " AND position > ?"
-            params.append(row[0])
-        rows = conn.execute(
-            f"SELECT json FROM input_items WHERE {where} ORDER BY position {direction} LIMIT ?",
-            (*params, limit + 1),
-        ).fetchall()
-        items = [json.loads(r[0]) for r in rows]
-        return items[:limit], len(items) > limit
-
-    def _all_input_items(self, response_id: str) -> list[dict]:
-        rows = self._conn().execute(
-            "SELECT json FROM input_items WHERE response_id = ? ORDER BY position", (response_id,)
-        ).fetchall()
-        return [json.loads(r[0]) for r in rows]
+    def _transaction(self) -> _transaction:
+        return _transaction(self._conn())
 
     def chain(self, response_id: str) -> list[tuple[list[dict], list[dict]]]:
         """Walk ``previous_response_id`` links back from ``response_id``; KeyError if it is unknown.
@@ -218,46 +292,11 @@ class SqliteStore:
         outputs = dict(links[: len(ids)])
         return [(items[rid], json.loads(outputs[rid] or "[]")) for rid in reversed(ids)]
 
-    def append_events(self, response_id: str, events: list[dict]) -> None:
-        """Append events to a response's event log (keyed by their sequence numbers)."""
-        conn = self._conn()
-        with _transaction(conn):
-            conn.executemany(
-                "INSERT OR REPLACE INTO events (response_id, sequence_number, json) VALUES (?, ?, ?)",
-                [(response_id, e["sequence_number"], _dumps(e)) for e in events],
-            )
-
-    def get_events(self, response_id: str, *, starting_after: int | None = None) -> list[dict]:
-        """Stored events after ``starting_after`` (all when None), in order."""
-        rows = self._conn().execute(
-            "SELECT json FROM events WHERE response_id = ? AND sequence_number > ? ORDER BY sequence_number",
-            (response_id, -1 if starting_after is None else starting_after),
-        ).fetchall()
-        return [json.loads(r[0]) for r in rows]
-
     def mark_orphans_failed(self) -> list[str]:
         """Mark every queued/in_progress response failed with `ORPHAN_ERROR`."""
-        conn = self._conn()
-        ids: list[str] = []
-        with _transaction(conn):
-            rows = conn.execute(
-                "SELECT id, json FROM responses WHERE status IN (?, ?)", IN_FLIGHT
-            ).fetchall()
-            for rid, raw in rows:
-                response = json.loads(raw)
-                response.update(status="failed", error=dict(ORPHAN_ERROR))
-                conn.execute("UPDATE responses SET json = ?, status = 'failed' WHERE id = ?",
-                             (_dumps(response), rid))
-                ids.append(rid)
-        return ids
-
-    def close(self) -> None:
-        """Close every connection this store opened."""
-        with self._lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-        self._local = threading.local()
+        with self._transaction() as tx:
+            rows = tx.execute("SELECT id, json FROM responses WHERE status IN (?, ?)", IN_FLIGHT).fetchall()
+            return self._fail_orphans(tx, rows)
 
 
 class _transaction:
