@@ -6,6 +6,7 @@ accepts is ``x_cache`` (opt-in response cache, see cache.py).
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from .errors import ApiError
@@ -89,18 +90,24 @@ def _expect(value: Any, kind: type, param: str, expected: str) -> None:
         raise _type_err(param, expected, value)
 
 
+def _objects(value: Any, name: str, expected: str) -> Iterator[tuple[str, dict]]:
+    """``(param, item)`` for each item of an array of objects; a 400 for anything else."""
+    if not isinstance(value, list):
+        raise _type_err(name, expected, value)
+    for i, item in enumerate(value):
+        param = f"{name}[{i}]"
+        if not isinstance(item, dict):
+            raise _type_err(param, "an object", item)
+        yield param, item
+
+
 def _check_input(body: dict) -> None:
     if "input" not in body or body["input"] is None:
         return  # allowed: e.g. only an mcp_approval_response via previous_response_id is absent too
     value = body["input"]
     if isinstance(value, str):
         return
-    if not isinstance(value, list):
-        raise _type_err("input", "a string or an array of input items", value)
-    for i, item in enumerate(value):
-        param = f"input[{i}]"
-        if not isinstance(item, dict):
-            raise _type_err(param, "an object", item)
+    for param, item in _objects(value, "input", "a string or an array of input items"):
         kind = item.get("type", "message" if "role" in item else None)
         if kind is None:
             raise _err(f"Missing required parameter: '{param}.type'.", f"{param}.type", "missing_required_parameter")
@@ -151,12 +158,7 @@ def _check_truncation(value: Any) -> None:
 
 
 def _check_tools(value: Any) -> None:
-    if not isinstance(value, list):
-        raise _type_err("tools", "an array", value)
-    for i, tool in enumerate(value):
-        param = f"tools[{i}]"
-        if not isinstance(tool, dict):
-            raise _type_err(param, "an object", tool)
+    for param, tool in _objects(value, "tools", "an array"):
         kind = tool.get("type")
         if not isinstance(kind, str):
             raise _err(f"Missing required parameter: '{param}.type'.", f"{param}.type", "missing_required_parameter")
