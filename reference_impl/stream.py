@@ -25,7 +25,7 @@ import time
 from typing import Any
 
 from reference_impl.ids import new_id
-from reference_impl.translate import add_usage, decode_custom_input, usage_from_chat
+from reference_impl.translate_out import add_usage, decode_custom_input, usage_from_chat
 
 # chat finish_reason -> Responses incomplete_details.reason (any other reason completes).
 INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_filter"}

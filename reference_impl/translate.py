@@ -1,9 +1,9 @@
-"""Pure translation between the Responses API and Chat Completions (no I/O).
+"""Pure translation of a Responses request into what a backend takes (no I/O).
 
 Owns: the Response object skeleton, request input -> stored input items, Responses items -> chat
-messages (current input and rehydrated chains), tools / tool_choice / ``text.format``, chat usage ->
-Responses usage, chat message -> output items, and the reverse direction for a backend that speaks
-Responses natively. Validation beyond what a shape needs is the route layer's job; a shape this
+messages (current input and rehydrated chains), tools / tool_choice / ``text.format``, the Chat
+Completions body, and the request for a backend that speaks Responses natively. Chat results back
+into Responses shapes are translate_out.py (the events themselves are stream.py). Validation beyond what a shape needs is the route layer's job; a shape this
 module cannot translate raises :class:`TranslationError` with the offending ``param`` path.
 """
 from __future__ import annotations
@@ -373,84 +373,6 @@ def chat_request(request: dict, history_items: list[dict], *, model: str) -> dic
     body["stream"] = True
     body["stream_options"] = {"include_usage": True}
     return body
-
-
-# ---------------------------------------------------------------- results
-
-def usage_from_chat(usage: dict | None) -> dict:
-    """Chat usage -> Responses usage (zeros when the backend reported none)."""
-    usage = usage or {}
-    input_tokens = int(usage.get("prompt_tokens") or 0)
-    output_tokens = int(usage.get("completion_tokens") or 0)
-    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-    reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
-    return {
-        "input_tokens": input_tokens,
-        # cache_write_tokens is required by the pinned SDK; chat backends do not report it.
-        "input_tokens_details": {"cached_tokens": int(cached), "cache_write_tokens": 0},
-        "output_tokens": output_tokens,
-        "output_tokens_details": {"reasoning_tokens": int(reasoning)},
-        "total_tokens": input_tokens + output_tokens,
-    }
-
-
-def add_usage(a: dict | None, b: dict | None) -> dict | None:
-    """Sum two Responses usages (either may be None), keeping total = input + output."""
-    if a is None or b is None:
-        return copy.deepcopy(a if b is None else b)
-
-    def merge(x: dict, y: dict) -> dict:
-        out = {}
-        for key in x.keys() | y.keys():
-            u, v = x.get(key), y.get(key)
-            if isinstance(u, dict) or isinstance(v, dict):
-                out[key] = merge(u or {}, v or {})
-            else:
-                out[key] = (u or 0) + (v or 0)
-        return out
-
-    total = merge(a, b)
-    total["total_tokens"] = total["input_tokens"] + total["output_tokens"]
-    return total
-
-
-def decode_custom_input(arguments: str) -> str:
-    """The free-form input of a custom tool call from its chat arguments ``{"input": ...}``.
-
-    Falls back to the raw text when a weak model did not produce that shape, so nothing is lost.
-    """
-    try:
-        value = json.loads(arguments)
-    except ValueError:
-        return arguments
-    if isinstance(value, dict) and isinstance(value.get("input"), str):
-        return value["input"]
-    return value if isinstance(value, str) else arguments
-
-
-def chat_message_to_output_items(
-    message: dict, *, tool_kinds: dict[str, str] | None = None, status: str = "completed"
-) -> list[dict]:
-    """A complete (non-streamed) chat assistant message -> Responses output items."""
-    kinds = tool_kinds or {}
-    items: list[dict] = []
-    text = message.get("content")
-    if text:
-        items.append({
-            "id": new_id("msg"), "type": "message", "status": status, "role": "assistant",
-            "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
-        })
-    for call in message.get("tool_calls") or []:
-        function = call.get("function") or {}
-        name, arguments = function.get("name", ""), function.get("arguments") or ""
-        call_id = call.get("id") or new_id("call")
-        if kinds.get(name) == "custom":
-            items.append({"id": new_id("ctc"), "type": "custom_tool_call", "call_id": call_id,
-                          "name": name, "input": decode_custom_input(arguments)})
-        else:
-            items.append({"id": new_id("fc"), "type": "function_call", "status": status,
-                          "call_id": call_id, "name": name, "arguments": arguments})
-    return items
 
 
 # ---------------------------------------------------------------- native Responses backends

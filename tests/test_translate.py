@@ -7,16 +7,14 @@ import pytest
 
 from reference_impl.translate import (
     TranslationError,
-    add_usage,
-    chat_message_to_output_items,
     chat_request,
     items_to_messages,
     request_to_input_items,
     response_object,
     responses_request_for_upstream,
     tool_kinds,
-    usage_from_chat,
 )
+from reference_impl.translate_out import add_usage, usage_from_chat
 
 WEATHER_PARAMS = {"type": "object", "properties": {"city": {"type": "string"}},
                   "required": ["city"]}
@@ -314,22 +312,9 @@ def test_usage_from_chat_and_sum() -> None:
     assert add_usage(None, usage) == usage
 
 
-def test_chat_message_to_output_items() -> None:
-    items = chat_message_to_output_items(
-        {"role": "assistant", "content": "Checking.", "tool_calls": [
-            tc("call_1", "get_weather", '{"city":"Oslo"}'),
-            tc("call_2", "shell", '{"input": "echo \\"hi\\""}')]},
-        tool_kinds=tool_kinds([WEATHER_TOOL, SHELL_TOOL]))
-    assert [i["type"] for i in items] == ["message", "function_call", "custom_tool_call"]
-    assert items[0]["content"][0]["text"] == "Checking."
-    assert items[1]["call_id"] == "call_1" and items[1]["id"] != items[1]["call_id"]
-    assert items[2]["input"] == 'echo "hi"'
-
-
 def test_round_trip_output_items_back_to_messages() -> None:
-    items = chat_message_to_output_items(
-        {"role": "assistant", "content": None,
-         "tool_calls": [tc("call_1", "get_weather", '{"city":"Oslo"}')]})
+    items = [{"id": "fc_1", "type": "function_call", "status": "completed", "call_id": "call_1",
+              "name": "get_weather", "arguments": '{"city":"Oslo"}'}]
     assert items_to_messages(items) == [{"role": "assistant", "content": None, "tool_calls": [
         tc("call_1", "get_weather", '{"city":"Oslo"}')]}]
 
