@@ -49,7 +49,7 @@ class Turn:
     history: list[dict]
     backend: Backend
     toolset: McpToolset | None = None  # the request's MCP tools
-    events: list[dict] = field(default_factory=list)  # everything run() yielded, in order
+    events: list[dict] = field(default_factory=list)  # everything events() yielded, in order
 
     @property
     def stored(self) -> bool:
