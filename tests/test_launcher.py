@@ -96,6 +96,17 @@ def test_base_url_and_model_name_match_v1_models(model: launcher.EmbeddedModel) 
 
 @live
 @needs_gguf
+def test_the_served_context_is_the_default_one_above_the_trained_context(
+    model: launcher.EmbeddedModel,
+) -> None:
+    # llama.cpp would silently cap 16384 at SmolLM2's trained 8192 without the patched copy.
+    assert launcher.trained_context(launcher.model_path()) == 8192
+    assert model.context_tokens == launcher.DEFAULT_CONTEXT_TOKENS == 16384
+    assert model.props()["default_generation_settings"]["n_ctx"] == 16384
+
+
+@live
+@needs_gguf
 def test_template_turns_on_tool_support(model: launcher.EmbeddedModel) -> None:
     caps = model.props()["chat_template_caps"]
     assert caps["supports_tools"] is True
