@@ -10,7 +10,7 @@ from starlette.middleware import Middleware
 
 from .background import MAX_WORKERS, BackgroundRunner, recover_orphans
 from .backend import READ_TIMEOUT, BackendPool
-from . import openapi
+from . import conversations, openapi
 from .cache import ResponseCache
 from .engine import Engine
 from .errors import EXCEPTION_HANDLERS, CatchAllMiddleware
@@ -57,7 +57,7 @@ def create_app(config: RouterConfig) -> Starlette:
             store.close()
 
     return Starlette(
-        routes=[*ROUTES, openapi.ROUTE],  # GET /openapi.json
+        routes=[*ROUTES, *conversations.ROUTES, openapi.ROUTE],  # GET /openapi.json
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[Middleware(CatchAllMiddleware)],
         lifespan=lifespan,

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import adapters, mcp_loop, native, translate
+from . import adapters, conversations, mcp_loop, native, translate
 from .backend import RESPONSES_PATH, Backend, BackendError, BackendPool, ModelNotFound
 from .cache import ResponseCache
 from .errors import ApiError
@@ -89,7 +89,11 @@ class Engine:
     def prepare(self, body: Any) -> Turn:
         """Validate and resolve a create body; `ApiError` for anything the client got wrong."""
         request = validate_create(body)
-        history = self._history(request.get("previous_response_id"))
+        conversation = conversations.conversation_id(request)
+        if conversation is not None:
+            history = conversations.history(self.store, conversation)
+        else:
+            history = self._history(request.get("previous_response_id"))
         try:
             input_items = translate.request_to_input_items(request)
             translate.chat_request(request, history, model=request["model"])
@@ -106,6 +110,8 @@ class Engine:
             request, response_id=new_id("resp"), created_at=int(time.time()),
             model=request["model"], status=status,
         )
+        if conversation is not None:
+            response["conversation"] = {"id": conversation}
         return Turn(request, response, input_items, history, backend, toolset)
 
     def _history(self, previous_id: str | None) -> list[dict]:
@@ -217,3 +223,6 @@ class Engine:
         if turn.stored:
             await asyncio.to_thread(self.store.put_response, turn.response,
                                     input_items=turn.input_items, background=turn.background)
+        if turn.response.get("conversation"):
+            await asyncio.to_thread(conversations.append_turn, self.store, turn.response["conversation"]["id"],
+                                    turn.response, turn.input_items)

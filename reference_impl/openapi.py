@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from . import validate as v
+from . import conversations, validate as v
 from .routes import DEFAULT_LIST_LIMIT, LIST_LIMIT_RANGE, ORDERS
 
 OPENAPI_VERSION = "3.1.0"
@@ -86,6 +86,9 @@ def create_body() -> dict[str, Any]:
         ]}),
         "text": _nullable(_text()),
         "stream_options": _nullable({"type": "object"}),
+        "conversation": _nullable({"anyOf": [{"type": "string"}, {
+            "type": "object", "required": ["id"], "properties": {"id": {"type": "string"}},
+            "additionalProperties": False}]}),
     }
     for flag in ("stream", "background", "store", "parallel_tool_calls", v.CACHE_FIELD):
         props[flag] = _nullable({"type": "boolean"})
@@ -156,6 +159,7 @@ def document() -> dict[str, Any]:
                 "responses": {"200": _json({"type": "object", "required": ["object", "data", "has_more"]},
                                            "One page of input items."), **_errors(400, 404)},
             }},
+            **conversations.openapi_paths(metadata=_metadata(), input_item=_input_item(), errors=_errors),
         },
         "components": {"schemas": {
             "Error": {

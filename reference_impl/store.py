@@ -6,7 +6,8 @@ of background responses (for ``GET ?stream=true``). MCP credentials never reach 
 `credentials.without_credentials` removes them before writing.
 
 `SqlStore` holds everything that is the same SQL on both databases (row shaping, input item
-paging, event logs, orphan marking, per-thread connections); `SqliteStore` (WAL) and
+paging, event logs, orphan marking, per-thread connections, and the conversations of
+conversation_store.py); `SqliteStore` (WAL) and
 store_postgres.py add connections, transactions, upserts and the chain walk. `store_for_url`
 picks one by URL scheme.
 """
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
+from .conversation_store import CONVERSATION_SCHEMA, ConversationSql
 from .credentials import without_credentials
 
 IN_FLIGHT = ("queued", "in_progress")
@@ -47,7 +49,7 @@ CREATE TABLE IF NOT EXISTS events (
     json TEXT NOT NULL,
     PRIMARY KEY (response_id, sequence_number)
 );
-"""
+""" + CONVERSATION_SCHEMA
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
     id TEXT PRIMARY KEY,
@@ -104,7 +106,7 @@ WITH RECURSIVE chain(id, prev, depth) AS (
 """
 
 
-class SqlStore:
+class SqlStore(ConversationSql):
     """The SQL both stores share. Subclasses give connections, transactions and the upserts.
 
     Shared statements are written with ``?`` placeholders; `PLACEHOLDER` is the driver's own.

@@ -17,10 +17,10 @@ KNOWN_FIELDS = frozenset({
     "stream", "stream_options", "background", "store", "tools", "tool_choice", "text",
     "previous_response_id", "parallel_tool_calls", "truncation", "user", "include", "reasoning",
     "service_tier", "top_logprobs", "max_tool_calls", "prompt_cache_key", "safety_identifier",
-    "prompt_cache_retention", CACHE_FIELD,
+    "prompt_cache_retention", "conversation", CACHE_FIELD,
 })
 # Real Responses fields this router does not implement: rejected clearly rather than ignored.
-UNSUPPORTED_FIELDS = frozenset({"conversation", "prompt", "context_management"})
+UNSUPPORTED_FIELDS = frozenset({"prompt", "context_management"})
 METADATA_MAX_PAIRS = 16
 METADATA_MAX_KEY = 64
 METADATA_MAX_VALUE = 512

@@ -36,6 +36,9 @@ QUERY_OPERATIONS = (("/v1/responses/{response_id}", "GET"), ("/v1/responses/{res
 CREATE_WEIGHT = 4  # the create body is the big attack surface: 4 of every 12 branches
 REQUEST_TIMEOUT_S = 10
 ID_ONLY_OPERATIONS = (("/v1/responses/{response_id}", "DELETE"), ("/v1/responses/{response_id}/cancel", "POST"))
+# Bodies the router must reject exactly as the document does (negative_data_rejection).
+REJECTING_BODIES = (CREATE, ("POST", "/v1/conversations"))
+CONVERSATION_ITEMS = ("/v1/conversations/{conversation_id}/items", "GET")
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +71,9 @@ def stored_ids(router: Any) -> dict[str, str]:
         while client.get(f"/v1/responses/{background['id']}").json()["status"] != "completed":
             assert time.monotonic() < deadline, "the background response never completed"
             time.sleep(0.05)
+        conversation = client.post("/v1/conversations", json={"items": [{"role": "user", "content": "hi"}]}).json()
     assert plain["status"] == "completed"
-    return {"plain": plain["id"], "background": background["id"]}
+    return {"plain": plain["id"], "background": background["id"], "conversation": conversation["id"]}
 
 
 def error_shape_problem(status: int, content_type: str, body: bytes) -> str | None:
@@ -116,7 +120,10 @@ def _strategy(schema: Any, ids: dict[str, str]) -> Any:
         operation = schema[path][method]
         branches.append(operation.as_strategy(generation_mode=negative))  # unknown ids: 404
         branches += [operation.as_strategy(generation_mode=negative, path_parameters={"response_id": rid})
-                     for rid in ids.values()]
+                     for key, rid in ids.items() if key != "conversation"]
+    branches.append(schema[REJECTING_BODIES[1][1]][REJECTING_BODIES[1][0]].as_strategy(generation_mode=negative))
+    branches.append(schema[CONVERSATION_ITEMS[0]][CONVERSATION_ITEMS[1]].as_strategy(
+        generation_mode=negative, path_parameters={"conversation_id": ids["conversation"]}))
     # DELETE and cancel take only a path string, which nothing can violate: negative mode has no
     # case for them, so they get generated (unknown, oddly encoded) ids instead.
     for path, method in ID_ONLY_OPERATIONS:
@@ -144,7 +151,7 @@ def test_negative_fuzz_gives_no_5xx_and_only_shaped_errors(router: Any, stored_i
             if problem:
                 problems.append(f"{key}: {problem}\n    {case.as_curl_command()}")
         checks = [not_a_server_error]
-        if (case.method.upper(), case.operation.path) == CREATE:
+        if (case.method.upper(), case.operation.path) in REJECTING_BODIES:
             checks.append(negative_data_rejection)
         try:
             case.validate_response(response, checks=checks)
@@ -162,12 +169,13 @@ def test_negative_fuzz_gives_no_5xx_and_only_shaped_errors(router: Any, stored_i
     assert total >= MIN_REQUESTS, f"only {total} requests were generated: {summary}"
     assert not any(s >= 500 for (_, _, s) in seen), summary
     operations = {(m, p) for (m, p, _) in seen}
-    assert len(operations) == 5, f"operations fuzzed: {sorted(operations)}"
+    assert len(operations) == 7, f"operations fuzzed: {sorted(operations)}"
     # No crash: the process is up, and nothing reached the catch-all handler.
     assert router.popen.poll() is None, router.log_tail()
     assert "Traceback" not in router.log_tail(400), router.log_tail(400)
     # The stored ids took requests past the 404 into query checking and the 200 path.
     assert {s for (m, p, s) in seen if p != CREATE[1]} >= {200, 400, 404}, summary
+    assert {s for (m, p, s) in seen if p == CONVERSATION_ITEMS[0]} >= {200, 400}, summary
 
 
 @pytest.mark.parametrize("body", [
