@@ -6,6 +6,8 @@ tests/test_schemas.py regenerates in memory with `build()` and fails when the fi
 What one profile directory holds:
 - `_defs.json`: every pydantic model the files below need, under `$defs` (one copy, shared).
 - `response.json`, `error.json` (the `{"error": {...}}` body), `input_items.json` (list page).
+- `conversation.json`, `conversation_items.json` (list page), `conversation_item.json`,
+  `conversation_deleted.json`: the Conversations API's objects.
 - `event.<type>.json`: one file per `ResponseStreamEvent` member, named by its `type` literal.
 
 Transforms applied to pydantic's output, in order (each a function below, each says why):
@@ -103,6 +105,7 @@ OPENRESPONSES_RESPONSE_NON_NULL = (
 
 def sdk_models() -> tuple[dict[str, type], dict[str, type]]:
     """Return (event type literal -> event model, file stem -> other top-level model)."""
+    from openai.types.conversations import Conversation, ConversationDeletedResource, ConversationItemList
     from openai.types.responses import Response, ResponseItemList, ResponseStreamEvent
     from openai.types.shared.error_object import ErrorObject
 
@@ -111,7 +114,9 @@ def sdk_models() -> tuple[dict[str, type], dict[str, type]]:
     for model in typing.get_args(union):
         (literal,) = typing.get_args(model.model_fields["type"].annotation)
         events[literal] = model
-    return events, {"response": Response, "input_items": ResponseItemList, "error": ErrorObject}
+    return events, {"response": Response, "input_items": ResponseItemList, "error": ErrorObject,
+                    "conversation": Conversation, "conversation_items": ConversationItemList,
+                    "conversation_deleted": ConversationDeletedResource}
 
 
 def _walk(schema: Any, visit: typing.Callable[[dict], None]) -> None:
@@ -286,7 +291,11 @@ def build(profile: str) -> dict[str, dict]:
         "properties": {"error": _ref(names["error"])},
         UNKNOWN_FIELDS_KEYWORD: "warn",
     }
-    tops = {"response": _ref(names["response"]), "input_items": _ref(names["input_items"]), "error": error_body}
+    tops = {stem: _ref(name) for stem, name in names.items() if stem != "error"}
+    tops["error"] = error_body
+    # One item of a conversation (GET …/items/{id}): the SDK's ConversationItem union, which is
+    # not a model of its own, so the file points into the list's schema.
+    tops["conversation_item"] = {"$ref": DEFS_FILE + f"#/$defs/{names['conversation_items']}/properties/data/items"}
     for stem, schema in tops.items():
         files[f"{stem}.json"] = {"$schema": DIALECT, "$id": f"{base}{stem}.json", **schema}
     for event_type, schema in sorted(events.items()):
