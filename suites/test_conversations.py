@@ -1,0 +1,157 @@
+"""The Conversations API and the ``conversation`` create parameter (cases in cases/conversations.yaml).
+
+Every call goes through the openai SDK's ``conformance.client.conversations.*`` over the capturing transport;
+each answer is schema-checked against the pinned SDK's Conversation types.
+"""
+from __future__ import annotations
+
+import pytest
+
+from fixtures.cases import Case, cases_for
+from fixtures.checks import ProtocolFailure
+from fixtures.session import Conformance
+
+NOT_FOUND = 404
+BAD_REQUEST = 400
+
+
+def _texts(page: dict) -> list[str]:
+    return ["".join(p.get("text") or "" for p in item.get("content") or []) for item in page["data"]]
+
+
+def _sent_texts(items: list[dict]) -> list[str]:
+    return [item["content"] for item in items]
+
+
+def _require(condition: bool, rule: str, message: str) -> None:
+    if not condition:
+        raise ProtocolFailure(f"{rule}: {message}")
+
+
+def _param(conformance: Conformance, exchange, status: int, param: str) -> None:
+    error = conformance.error(exchange, status)["error"]
+    _require(error.get("param") == param, "error.param",
+             f"{exchange.method} {exchange.path}: expected param {param!r}, got {error.get('param')!r}")
+
+
+@pytest.mark.parametrize("case", cases_for("conversations", "lifecycle"))
+def test_lifecycle(conformance: Conformance, case: Case) -> None:
+    """create (items, metadata) → retrieve → update → retrieve → delete → 404."""
+    created = conformance.ok(conformance.client.conversation_create(items=case.params["items"],
+                                                                 metadata=case.params["metadata"]),
+                             kind="conversation")
+    _require(created.get("metadata") == case.params["metadata"], "conversation.metadata",
+             f"expected {case.params['metadata']}, got {created.get('metadata')}")
+    got = conformance.ok(conformance.client.conversation_retrieve(created["id"]), kind="conversation")
+    _require(got == created, "conversation.retrieve", f"GET gave {got}, create gave {created}")
+    updated = conformance.ok(conformance.client.conversation_update(created["id"], metadata=case.params["updated"]),
+                             kind="conversation")
+    _require(updated.get("metadata") == case.params["updated"], "conversation.update",
+             f"expected metadata {case.params['updated']}, got {updated.get('metadata')}")
+    again = conformance.ok(conformance.client.conversation_retrieve(created["id"]), kind="conversation")
+    _require(again.get("metadata") == case.params["updated"], "conversation.update",
+             f"GET after update gave metadata {again.get('metadata')}")
+    page = conformance.ok(conformance.client.conversation_items_list(created["id"], order="asc"),
+                          kind="conversation_items")
+    _require(_texts(page) == _sent_texts(case.params["items"]), "conversation.items",
+             f"the items created with the conversation list as {_texts(page)}")
+    deleted = conformance.ok(conformance.client.conversation_delete(created["id"]), kind="conversation_deleted")
+    _require(deleted.get("id") == created["id"] and deleted.get("deleted") is True, "conversation.delete",
+             f"got {deleted}")
+    conformance.error(conformance.client.conversation_retrieve(created["id"]), NOT_FOUND)
+
+
+@pytest.mark.parametrize("case", cases_for("conversations", "items"))
+def test_items(conformance: Conformance, case: Case) -> None:
+    """items.create appends; items.list pages (after, limit, order, include); retrieve and delete."""
+    cid = conformance.ok(conformance.client.conversation_create(items=case.params["items"]), kind="conversation")["id"]
+    added = conformance.ok(conformance.client.conversation_items_create(cid, items=case.params["added"]),
+                           kind="conversation_items")
+    _require(_texts(added) == _sent_texts(case.params["added"]), "conversation.items.create",
+             f"the answer lists {_texts(added)}")
+    every = _sent_texts(case.params["items"] + case.params["added"])
+    asc = conformance.ok(conformance.client.conversation_items_list(cid, order="asc", include=case.params["include"]),
+                         kind="conversation_items")
+    _require(_texts(asc) == every, "conversation.items.order", f"asc gave {_texts(asc)}, expected {every}")
+    first = conformance.ok(conformance.client.conversation_items_list(cid, limit=2), kind="conversation_items")
+    _require(_texts(first) == every[::-1][:2] and first["has_more"] is True, "conversation.items.limit",
+             f"the default order (desc) with limit 2 gave {_texts(first)}, has_more {first['has_more']}")
+    _require(first.get("last_id") == first["data"][-1]["id"], "conversation.items.last_id", "not the last item's id")
+    rest = conformance.ok(conformance.client.conversation_items_list(cid, limit=2, after=first["last_id"]),
+                          kind="conversation_items")
+    _require(_texts(rest) == every[::-1][2:] and rest["has_more"] is False, "conversation.items.after",
+             f"after {first['last_id']} gave {_texts(rest)}, has_more {rest['has_more']}")
+    item_id = added["data"][0]["id"]
+    item = conformance.ok(conformance.client.conversation_item_retrieve(cid, item_id), kind="conversation_item")
+    _require(item.get("id") == item_id, "conversation.items.retrieve", f"got id {item.get('id')}")
+    conv = conformance.ok(conformance.client.conversation_item_delete(cid, item_id), kind="conversation")
+    _require(conv.get("id") == cid, "conversation.items.delete", f"expected the conversation, got {conv}")
+    conformance.error(conformance.client.conversation_item_retrieve(cid, item_id), NOT_FOUND)
+    conformance.error(conformance.client.conversation_item_delete(cid, item_id), NOT_FOUND)
+
+
+@pytest.mark.parametrize("case", cases_for("conversations", "turns"))
+def test_turns(conformance: Conformance, case: Case) -> None:
+    """Each turn's input and output are appended in order; the last turn sees the earlier ones."""
+    cid = conformance.ok(conformance.client.conversation_create(items=case.params["items"]), kind="conversation")["id"]
+    conformance.bindings["conversation"] = cid
+    expected = _sent_texts(case.params["items"])
+    last = None
+    for body in [case.request, *case.turns]:
+        request = conformance.request_of(case, body)
+        exchange = conformance.create(request)
+        response = conformance.ok(exchange)
+        _require((response.get("conversation") or {}).get("id") == cid, "conversation.echo",
+                 f"the response names conversation {response.get('conversation')!r}")
+        outputs = [i for i in response.get("output") or [] if i.get("type") == "message"]
+        expected += [request["input"]] + _texts({"data": outputs})
+        last = (request, response, exchange)
+    page = conformance.ok(conformance.client.conversation_items_list(cid, order="asc", limit=100),
+                          kind="conversation_items")
+    _require(_texts(page) == expected, "conversation.append",
+             f"the conversation lists {_texts(page)}, expected {expected}")
+    request, response, exchange = last
+    conformance.capability(case, response, request, exchange)
+
+
+@pytest.mark.parametrize("case", cases_for("conversations", "with_previous_response"))
+def test_with_previous_response(conformance: Conformance, case: Case) -> None:
+    """conversation and previous_response_id together are a 400."""
+    previous = conformance.ok(conformance.create(conformance.request_of(case)))
+    cid = conformance.ok(conformance.client.conversation_create(), kind="conversation")["id"]
+    request = conformance.request_of(case, conversation=cid, previous_response_id=previous["id"])
+    conformance.error(conformance.create(request), BAD_REQUEST)
+
+
+@pytest.mark.parametrize("case", cases_for("conversations", "unknown_ids"))
+def test_unknown_ids(conformance: Conformance, case: Case) -> None:
+    """Unknown conversation and item ids: 404 with the error shape everywhere."""
+    missing = case.request["conversation"]
+    conformance.error(conformance.create(conformance.request_of(case)), NOT_FOUND)
+    conformance.error(conformance.client.conversation_retrieve(missing), NOT_FOUND)
+    conformance.error(conformance.client.conversation_update(missing, metadata={"k": "v"}), NOT_FOUND)
+    conformance.error(conformance.client.conversation_items_list(missing), NOT_FOUND)
+    conformance.error(conformance.client.conversation_items_create(missing, items=[{"role": "user", "content": "x"}]),
+                      NOT_FOUND)
+    cid = conformance.ok(conformance.client.conversation_create(), kind="conversation")["id"]
+    conformance.error(conformance.client.conversation_item_retrieve(cid, "msg_does_not_exist"), NOT_FOUND)
+    conformance.error(conformance.client.conversation_item_delete(cid, "msg_does_not_exist"), NOT_FOUND)
+
+
+@pytest.mark.parametrize("case", cases_for("conversations", "delete_twice"))
+def test_delete_twice(conformance: Conformance, case: Case) -> None:
+    """The second DELETE of a conversation is a 404."""
+    cid = conformance.ok(conformance.client.conversation_create(), kind="conversation")["id"]
+    conformance.ok(conformance.client.conversation_delete(cid), kind="conversation_deleted")
+    conformance.error(conformance.client.conversation_delete(cid), NOT_FOUND)
+
+
+@pytest.mark.parametrize("case", cases_for("conversations", "bad_parameters"))
+def test_bad_parameters(conformance: Conformance, case: Case) -> None:
+    """Bad list parameters and items: 400 naming the parameter."""
+    cid = conformance.ok(conformance.client.conversation_create(items=[{"role": "user", "content": "x"}]),
+                         kind="conversation")["id"]
+    _param(conformance, conformance.client.conversation_items_list(cid, limit=0), BAD_REQUEST, "limit")
+    _param(conformance, conformance.client.conversation_items_list(cid, order="sideways"), BAD_REQUEST, "order")
+    _param(conformance, conformance.client.conversation_items_list(cid, after="msg_not_in_it"), BAD_REQUEST, "after")
+    _param(conformance, conformance.client.conversation_create(items="not a list"), BAD_REQUEST, "items")
