@@ -154,6 +154,15 @@ class Capture:
                 await writer.drain()
                 sink += data
 
+    async def _response(self, up_r: asyncio.StreamReader, client_w: asyncio.StreamWriter,
+                        method: str, exchange: dict, sink: bytearray) -> dict[str, str]:
+        rhead, rfirst, rheaders = await self._head(up_r)
+        client_w.write(rhead)
+        exchange["status"] = int(rfirst.split(" ")[1])
+        if method != "HEAD" and exchange["status"] not in (204, 304):
+            await self._body(up_r, client_w, rheaders, sink)
+        return rheaders
+
     async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         try:
             up_r, up_w = await asyncio.open_connection(HOST, self.upstream_port)
@@ -176,17 +185,27 @@ class Capture:
                             "status": None, "seconds": None}
                 self.exchanges.append(exchange)
                 log(f"#{exchange['n']} {method} {path} ({len(request)} B)")
-                rhead, rfirst, rheaders = await self._head(up_r)
-                client_w.write(rhead)
-                exchange["status"] = int(rfirst.split(" ")[1])
                 response = bytearray()
-                if method != "HEAD" and exchange["status"] not in (204, 304):
-                    await self._body(up_r, client_w, rheaders, response)
-                exchange["seconds"] = round(time.monotonic() - started, 1)
+                relay = asyncio.ensure_future(self._response(up_r, client_w, method, exchange, response))
+                # A client that gives up (Codex after 300 s without an event) closes its side:
+                # close the upstream one too, as a direct connection would, so that the router
+                # sees the disconnect instead of serving an abandoned request.
+                while not relay.done():
+                    await asyncio.wait([relay], timeout=0.5)
+                    if not relay.done() and client_r.at_eof():
+                        relay.cancel()
+                        exchange["client_gave_up"] = round(time.monotonic() - started, 1)
+                        log(f"#{exchange['n']} client closed the connection after "
+                            f"{exchange['client_gave_up']} s")
+                        break
                 stem = self.out / f"{exchange['n']:02d}"
                 stem.with_suffix(".request").write_bytes(bytes(request))
                 stem.with_suffix(".response").write_bytes(bytes(response))
                 exchange["terminal"] = terminal_event(bytes(response))
+                if exchange.get("client_gave_up") is not None:
+                    break
+                rheaders = relay.result()
+                exchange["seconds"] = round(time.monotonic() - started, 1)
                 log(f"#{exchange['n']} -> {exchange['status']} {exchange['terminal'] or ''} "
                     f"after {exchange['seconds']} s")
                 if rheaders.get("connection", "").lower() == "close":
