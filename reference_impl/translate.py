@@ -34,6 +34,13 @@ ECHOED_FIELDS = (
     "instructions", "max_output_tokens", "max_tool_calls", "previous_response_id",
     "prompt_cache_key", "safety_identifier", "user",
 )
+# Request fields the Response has, echoed verbatim only when the request sent them. Two are not
+# verbatim: Response.image.context_compression is the resolved setting (``enabled``/``disabled``,
+# so a sent ``auto`` is reported as ``disabled``: the router compresses nothing), and
+# Response.moderation is a moderation *result* (``input``/``output``), which the router never
+# produces, so the request's ``moderation`` is accepted and not echoed.
+ECHOED_WHEN_SENT = ("prompt_cache_retention", "prompt_cache_options", "access_programs")
+RESOLVED_IMAGE_COMPRESSION = {"auto": "disabled"}
 # Chat Completions has no "developer" role on most non-OpenAI backends (llama.cpp templates
 # reject it), while "system" means the same thing to them.
 CHAT_ROLE = {"user": "user", "system": "system", "developer": "system", "assistant": "assistant"}
@@ -83,8 +90,9 @@ def response_object(
         "incomplete_details": None,
         "model": model,
         "output": [],
-        "reasoning": request.get("reasoning") or {"effort": None, "summary": None},
+        "reasoning": copy.deepcopy(request.get("reasoning")) or {"effort": None, "summary": None},
         "text": {
+            **copy.deepcopy(text),
             "format": copy.deepcopy(text.get("format") or {"type": "text"}),
             "verbosity": text.get("verbosity") or "medium",
         },
@@ -95,6 +103,15 @@ def response_object(
     }
     for field in ECHOED_FIELDS:
         response[field] = copy.deepcopy(request.get(field))
+    for field in ECHOED_WHEN_SENT:
+        if request.get(field) is not None:
+            response[field] = copy.deepcopy(request[field])
+    image = request.get("image")
+    if isinstance(image, dict):
+        response["image"] = copy.deepcopy(image)
+        compression = image.get("context_compression")
+        if compression in RESOLVED_IMAGE_COMPRESSION:
+            response["image"]["context_compression"] = RESOLVED_IMAGE_COMPRESSION[compression]
     for field, default in RESPONSE_DEFAULTS.items():
         value = request.get(field)
         response[field] = default if value is None else copy.deepcopy(value)

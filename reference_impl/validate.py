@@ -1,26 +1,51 @@
 """Validation of the ``POST /v1/responses`` body: types and ranges, each error naming its param.
 
 Only shape is checked here (what OpenAI rejects with 400 before doing any work). Whether a
-``previous_response_id`` exists is the engine's business. The one extension field the router
-accepts is ``x_cache`` (opt-in response cache, see cache.py).
+``previous_response_id`` exists is the engine's business.
+
+The parameter rule (docs/parameters.md):
+
+1. Every create parameter of the pinned openai SDK (`SDK_CREATE_PARAMS`, the keys of
+   ``ResponseCreateParamsStreaming``; a unit test compares the list with the SDK so drift fails)
+   is recognised. Each is echoed in the Response, enforced, or accepted; the one the router
+   cannot serve (`UNSUPPORTED_FIELDS`: ``prompt``, templates stored on OpenAI's platform) is a
+   400 ``unsupported_parameter`` naming it.
+2. Fields that real clients send beyond the SDK types are listed once in `CLIENT_EXTENSIONS`,
+   each with the client that sends it. They are accepted and ignored: `validate_create` returns
+   the body without them, so they are never echoed, stored or forwarded.
+3. The router's own extension (``x_cache``, the opt-in response cache of cache.py).
+4. Anything else is a mistake: a 400 ``unknown_parameter`` whose ``param`` names it, with a
+   "did you mean" hint when a known name is close (difflib).
 """
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator
 from typing import Any
 
 from .errors import ApiError
 
 CACHE_FIELD = "x_cache"
-KNOWN_FIELDS = frozenset({
-    "model", "input", "instructions", "metadata", "temperature", "top_p", "max_output_tokens",
-    "stream", "stream_options", "background", "store", "tools", "tool_choice", "text",
-    "previous_response_id", "parallel_tool_calls", "truncation", "user", "include", "reasoning",
-    "service_tier", "top_logprobs", "max_tool_calls", "prompt_cache_key", "safety_identifier",
-    "prompt_cache_retention", "conversation", CACHE_FIELD,
+# The keys of openai.types.responses.response_create_params.ResponseCreateParamsStreaming in the
+# pinned SDK (tests/test_validate_params.py fails when they drift apart).
+SDK_CREATE_PARAMS = frozenset({
+    "access_programs", "background", "background_options", "context_management", "conversation",
+    "image", "include", "input", "instructions", "max_output_tokens", "max_tool_calls", "metadata",
+    "model", "moderation", "parallel_tool_calls", "previous_response_id", "prompt",
+    "prompt_cache_key", "prompt_cache_options", "prompt_cache_retention", "reasoning",
+    "safety_identifier", "service_tier", "store", "stream", "stream_options", "temperature", "text",
+    "tool_choice", "tools", "top_logprobs", "top_p", "truncation", "user",
 })
-# Real Responses fields this router does not implement: rejected clearly rather than ignored.
-UNSUPPORTED_FIELDS = frozenset({"prompt", "context_management"})
+# Fields real clients send beyond the SDK types: name -> the client that sends it. Accepted and
+# ignored (removed from the body before anything else sees it).
+CLIENT_EXTENSIONS: dict[str, str] = {
+    "client_metadata": "Codex CLI (@openai/codex), on every request: session and turn ids",
+}
+# SDK parameters this router recognises but cannot serve.
+UNSUPPORTED_FIELDS = frozenset({"prompt"})
+KNOWN_FIELDS = SDK_CREATE_PARAMS | {CACHE_FIELD}
+# Cut-off of difflib.get_close_matches for the "did you mean" hint.
+HINT_CUTOFF = 0.75
 METADATA_MAX_PAIRS = 16
 METADATA_MAX_KEY = 64
 METADATA_MAX_VALUE = 512
@@ -31,6 +56,9 @@ TOOL_CHOICE_MODES = frozenset({"none", "auto", "required"})
 TOOL_TYPES_WITH_NAME = frozenset({"function", "custom"})
 FORMAT_TYPES = frozenset({"text", "json_object", "json_schema"})
 TRUNCATION_VALUES = frozenset({"auto", "disabled"})
+# Object-valued parameters accepted as objects (echoed where the Response has them).
+OBJECT_PARAMS = ("stream_options", "reasoning", "access_programs", "image", "moderation",
+                 "prompt_cache_options", "background_options")
 
 
 def _err(message: str, param: str | None, code: str = "invalid_value") -> ApiError:
@@ -51,15 +79,26 @@ def _optional(body: dict, key: str, check: Any) -> None:
         check(body[key])
 
 
+def _unknown_message(key: Any) -> str:
+    message = f"Unknown parameter: '{key}'."
+    close = difflib.get_close_matches(str(key), sorted(KNOWN_FIELDS - UNSUPPORTED_FIELDS), n=1,
+                                      cutoff=HINT_CUTOFF)
+    return f"{message} Did you mean '{close[0]}'?" if close else message
+
+
 def validate_create(body: Any) -> dict[str, Any]:
-    """Check a create body and return it unchanged; raise `ApiError` (400, with ``param``) if bad."""
+    """Check a create body; return it without the client extensions (`CLIENT_EXTENSIONS`).
+
+    Raise `ApiError` (400, with ``param``) if bad.
+    """
     if not isinstance(body, dict):
         raise _err("The request body must be a JSON object.", None, "invalid_type")
     for key in body:
         if key in UNSUPPORTED_FIELDS:
             raise _err(f"Parameter '{key}' is not supported by this server.", key, "unsupported_parameter")
-        if key not in KNOWN_FIELDS:
-            raise _err(f"Unknown parameter: '{key}'.", key, "unknown_parameter")
+        if key not in KNOWN_FIELDS and key not in CLIENT_EXTENSIONS:
+            raise _err(_unknown_message(key), key, "unknown_parameter")
+    body = {k: v for k, v in body.items() if k not in CLIENT_EXTENSIONS}
     if "model" not in body or body["model"] is None:
         raise _err("Missing required parameter: 'model'.", "model", "missing_required_parameter")
     if not isinstance(body["model"], str) or not body["model"]:
@@ -77,7 +116,10 @@ def validate_create(body: Any) -> dict[str, Any]:
     _optional(body, "tools", _check_tools)
     _optional(body, "tool_choice", lambda v: _check_tool_choice(v, body.get("tools") or []))
     _optional(body, "text", _check_text)
-    _optional(body, "stream_options", lambda v: _expect(v, dict, "stream_options", "an object"))
+    for name in OBJECT_PARAMS:
+        _optional(body, name, lambda v, n=name: _expect(v, dict, n, "an object"))
+    _optional(body, "context_management", lambda v: _expect(v, list, "context_management", "an array"))
+    _optional(body, "include", _check_include)
     if body.get("background") is True and body.get("store") is False:
         raise _err("Background mode requires 'store' to be true.", "background", "invalid_value")
     return body
@@ -117,6 +159,14 @@ def _check_input(body: dict) -> None:
             content = item.get("content")
             if not isinstance(content, (str, list)):
                 raise _type_err(f"{param}.content", "a string or an array of content parts", content)
+
+
+def _check_include(value: Any) -> None:
+    if not isinstance(value, list):
+        raise _type_err("include", "an array of strings", value)
+    for i, entry in enumerate(value):
+        if not isinstance(entry, str):
+            raise _type_err(f"include[{i}]", "a string", entry)
 
 
 def _check_metadata(value: Any) -> None:
