@@ -11,6 +11,7 @@ import uvicorn
 
 from .app import DEFAULT_DB, RouterConfig, create_app
 from .launcher import DEFAULT_CONTEXT_TOKENS
+from .translate_tools import HOSTED_POLICIES
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -35,6 +36,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     mode.add_argument("--backend-record", metavar="DIR", help="record every backend exchange to DIR")
     mode.add_argument("--backend-replay", metavar="DIR", help="serve backend exchanges from DIR, no network")
     parser.add_argument("--cache", action="store_true", help="cache identical requests")
+    parser.add_argument("--hosted-tools", choices=HOSTED_POLICIES, default="reject",
+                        help="hosted tools the router cannot run (web_search, file_search, …): "
+                             "reject with a 400 naming the tool (default), or drop them and serve "
+                             "the request without them")
     parser.add_argument("--max-background", type=int, default=4, help="concurrent background responses")
     args = parser.parse_args(argv)
     if not (args.backend or args.native_backend or args.embedded or args.backend_replay):
@@ -55,7 +60,8 @@ async def _serve(args: argparse.Namespace) -> int:
     try:
         config = RouterConfig(backends=backends, native_backends=args.native_backend, db=args.db,
                               record_dir=args.backend_record, replay_dir=args.backend_replay,
-                              cache=args.cache, max_background=args.max_background)
+                              cache=args.cache, max_background=args.max_background,
+                              hosted_tools=args.hosted_tools)
         server = uvicorn.Server(uvicorn.Config(create_app(config), host=args.host, port=args.port,
                                                log_level="warning", lifespan="on"))
         # uvicorn installs its own SIGINT/SIGTERM handlers; both end serve() cleanly.

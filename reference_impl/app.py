@@ -33,6 +33,7 @@ class RouterConfig:
     cache: bool = False
     max_background: int = MAX_WORKERS
     read_timeout: float = READ_TIMEOUT
+    hosted_tools: str = "reject"  # hosted tools (web_search, …): "reject" (400 naming them) or "drop"
 
 
 def create_app(config: RouterConfig) -> Starlette:
@@ -46,7 +47,8 @@ def create_app(config: RouterConfig) -> Starlette:
                                   read_timeout=config.read_timeout)
         pool = BackendPool(config.backends, native_urls=config.native_backends, transport=transport)
         await pool.start()
-        engine = Engine(store, pool, cache=ResponseCache(enabled_by_default=config.cache))
+        engine = Engine(store, pool, cache=ResponseCache(enabled_by_default=config.cache),
+                        hosted_tools=config.hosted_tools)
         runner = BackgroundRunner(engine, max_workers=config.max_background)
         app.state.store, app.state.pool, app.state.engine, app.state.runner = store, pool, engine, runner
         try:

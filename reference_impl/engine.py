@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import adapters, conversations, mcp_loop, native, translate
+from . import adapters, conversations, mcp_loop, native, translate, translate_tools
 from .backend import RESPONSES_PATH, Backend, BackendError, BackendPool, ModelNotFound
 from .cache import ResponseCache
 from .errors import ApiError
@@ -76,19 +76,44 @@ async def _forced_chunks(pool: BackendPool, backend: Backend, forced: dict) -> A
         yield chunk
 
 
+def _calls_exhausted(request: dict, outputs: list[dict]) -> bool:
+    """Whether this response already made ``max_tool_calls`` tool calls."""
+    limit = request.get("max_tool_calls")
+    made = sum(1 for o in outputs if o.get("type") in ("function_call", "custom_tool_call", "mcp_call"))
+    return isinstance(limit, int) and made >= limit
+
+
+def _choose_mcp_tool(body: dict, choice: Any, toolset: McpToolset | None) -> None:
+    """A named MCP tool choice (``{type: mcp, server_label, name}``) forces that tool's chat function."""
+    if toolset is None or not isinstance(choice, dict) or choice.get("type") != "mcp" \
+            or not choice.get("name") or body.get("tool_choice") != "required":
+        return
+    for tool in body.get("tools") or []:
+        name = tool["function"]["name"]
+        if toolset.owns(name) and toolset.describe(name) == (choice.get("server_label"), choice["name"]):
+            body["tool_choice"] = {"type": "function", "function": {"name": name}}
+            return
+
+
 class Engine:
     """Runs creates against a store, a backend pool and an optional cache."""
 
-    def __init__(self, store: Store, pool: BackendPool, *, cache: ResponseCache | None = None) -> None:
+    def __init__(self, store: Store, pool: BackendPool, *, cache: ResponseCache | None = None,
+                 hosted_tools: str = "reject") -> None:
+        """``hosted_tools``: ``reject`` (a 400 naming the tool) or ``drop`` (served without it)."""
+        if hosted_tools not in translate_tools.HOSTED_POLICIES:
+            raise ValueError(f"hosted_tools must be one of {translate_tools.HOSTED_POLICIES}")
         self.store = store
         self.pool = pool
         self.cache = cache
+        self.hosted_tools = hosted_tools
 
     # ------------------------------------------------------------ before any event
 
     def prepare(self, body: Any) -> Turn:
         """Validate and resolve a create body; `ApiError` for anything the client got wrong."""
-        request = validate_create(body)
+        request = self._without_hosted_tools(validate_create(body))
+        request = self._resolve_references(request)
         conversation = conversations.conversation_id(request)
         if conversation is not None:
             history = conversations.history(self.store, conversation)
@@ -113,6 +138,43 @@ class Engine:
         if conversation is not None:
             response["conversation"] = {"id": conversation}
         return Turn(request, response, input_items, history, backend, toolset)
+
+    def _without_hosted_tools(self, request: dict) -> dict:
+        """Refuse the first hosted tool by name, or drop them all (``hosted_tools="drop"``).
+
+        Dropped tools are gone from the request, so the Response's ``tools`` lists what the
+        model was offered; a ``tool_choice`` naming a dropped tool becomes ``auto``.
+        """
+        hosted = translate_tools.hosted_tools(request.get("tools"))
+        if not hosted:
+            return request
+        if self.hosted_tools == "reject":
+            index, kind = hosted[0]
+            raise ApiError(400, translate_tools.hosted_tool_message(kind), param=f"tools[{index}]",
+                           code=translate_tools.UNSUPPORTED_TOOL_CODE)
+        dropped = {index for index, _ in hosted}
+        request = {**request, "tools": [t for i, t in enumerate(request["tools"]) if i not in dropped]}
+        choice = request.get("tool_choice")
+        if isinstance(choice, dict) and choice.get("type") in translate_tools.HOSTED_TOOL_TYPES:
+            request["tool_choice"] = "auto"
+        return request
+
+    def _resolve_references(self, request: dict) -> dict:
+        """Replace each ``item_reference`` input item by the stored item it names (an input or
+        output item of a stored response); 404 naming ``input[i].id`` when there is none."""
+        raw = request.get("input")
+        if not isinstance(raw, list) or not any(translate.is_item_reference(i) for i in raw):
+            return request
+        resolved = []
+        for position, item in enumerate(raw):
+            if translate.is_item_reference(item):
+                stored = self.store.get_item(item.get("id")) if isinstance(item.get("id"), str) else None
+                if stored is None:
+                    raise ApiError(404, f"Item with id '{item.get('id')}' not found.",
+                                   param=f"input[{position}].id", code="item_not_found")
+                item = stored
+            resolved.append(item)
+        return {**request, "input": resolved}
 
     def _history(self, previous_id: str | None) -> list[dict]:
         if previous_id is None:
@@ -143,7 +205,9 @@ class Engine:
                 yield event
             turn.response = cached.response
             return
-        stream = ResponseStream(turn.response, tool_kinds=translate.tool_kinds(turn.request.get("tools")))
+        tools = turn.request.get("tools")
+        stream = ResponseStream(turn.response, tool_kinds=translate.tool_kinds(tools),
+                                tool_names=translate_tools.tool_names(tools))
         started = False
         try:
             async for event in self._produce(turn, stream):
@@ -205,6 +269,11 @@ class Engine:
         body = translate.chat_request({**request, "input": current}, turn.history, model=request["model"])
         if extra_tools:
             body["tools"] = body.get("tools", []) + extra_tools
+            _choose_mcp_tool(body, request.get("tool_choice"), turn.toolset)
+        if _calls_exhausted(request, outputs):
+            # max_tool_calls reached: the model may only answer now.
+            for key in ("tools", "tool_choice", "parallel_tool_calls"):
+                body.pop(key, None)
         caps = turn.backend.caps
         if not caps.vision:
             body = adapters.degrade_images(body)

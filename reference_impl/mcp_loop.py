@@ -39,13 +39,19 @@ def toolset_for(tools: list[dict]) -> McpToolset | None:
         raise ApiError(400, str(exc), param=exc.param) from exc
 
 
+def _approval_requests(input_items: list[dict], history: list[dict]) -> dict[str, dict]:
+    """The approval requests a response may answer: in the previous responses' chain, or sent
+    back by the client in this request's input (a stateless loop with ``store: false``)."""
+    return {i.get("id"): i for i in [*history, *input_items] if i.get("type") == APPROVAL_REQUEST}
+
+
 def check_approvals(input_items: list[dict], history: list[dict]) -> None:
-    """Every mcp_approval_response must answer a request of the previous responses."""
-    known = {i.get("id") for i in history if i.get("type") == APPROVAL_REQUEST}
+    """Every mcp_approval_response must answer a request of the previous responses or the input."""
+    known = _approval_requests(input_items, history)
     for position, item in enumerate(input_items):
         if item.get("type") == APPROVAL_RESPONSE and item.get("approval_request_id") not in known:
             raise ApiError(400, f"No mcp_approval_request with id '{item.get('approval_request_id')}' "
-                                "in the previous responses.",
+                                "in the previous responses or the input.",
                            param=f"input[{position}].approval_request_id", code="invalid_value")
 
 
@@ -69,15 +75,20 @@ def _approval_request(toolset: McpToolset, call: dict) -> dict:
 
 async def _approved_calls(toolset: McpToolset | None, input_items: list[dict],
                           history: list[dict]) -> list[dict]:
-    """mcp_call items for the approvals granted in this request's input."""
+    """mcp_call items for the approvals granted in this request's input.
+
+    An approval whose call already ran (an ``mcp_call`` with its ``approval_request_id`` in the
+    history or the input, as a stateless loop sends it back every turn) does not run again.
+    """
     approvals = [i for i in input_items if i.get("type") == APPROVAL_RESPONSE]
     if not approvals:
         return []
-    requests = {i.get("id"): i for i in history if i.get("type") == APPROVAL_REQUEST}
+    requests = _approval_requests(input_items, history)
+    ran = {i.get("approval_request_id") for i in [*history, *input_items] if i.get("type") == "mcp_call"}
     calls: list[dict] = []
     for approval in approvals:
         pending = requests[approval.get("approval_request_id")]  # known: check_approvals ran
-        if not approval.get("approve") or toolset is None:
+        if not approval.get("approve") or toolset is None or pending.get("id") in ran:
             continue
         item = await toolset.call_tool(pending["server_label"], pending["name"],
                                        pending.get("arguments") or "{}")

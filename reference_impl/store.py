@@ -79,6 +79,8 @@ class Store(Protocol):
         """A page of input items and whether more follow."""
     def chain(self, response_id: str) -> list[tuple[list[dict], list[dict]]]:
         """(input items, output items) per response, oldest first, ending at ``response_id``."""
+    def get_item(self, item_id: str) -> dict | None:
+        """A stored input or output item by id (what an ``item_reference`` names), or None."""
     def append_events(self, response_id: str, events: list[dict]) -> None:
         """Append events to a response's event log."""
     def get_events(self, response_id: str, *, starting_after: int | None = None) -> list[dict]:
@@ -215,6 +217,18 @@ class SqlStore(ConversationSql):
                            (*params, limit + 1))
         items = [json.loads(r[0]) for r in rows]
         return items[:limit], len(items) > limit
+
+    def get_item(self, item_id: str) -> dict | None:
+        """A stored input or output item by id (what an ``item_reference`` names), or None."""
+        rows = self._query("SELECT json FROM input_items WHERE item_id = ?", (item_id,))
+        if rows:
+            return json.loads(rows[0][0])
+        # Output items live inside the Response JSON: a LIKE narrows the scan, then an exact match.
+        for (text,) in self._query("SELECT json FROM responses WHERE json LIKE ?", (f"%{item_id}%",)):
+            for item in json.loads(text).get("output") or []:
+                if isinstance(item, dict) and item.get("id") == item_id:
+                    return item
+        return None
 
     def append_events(self, response_id: str, events: list[dict]) -> None:
         """Append events to a response's event log (keyed by their sequence numbers)."""

@@ -8,11 +8,16 @@ Pure state machine: no I/O, fed one ``chat.completion.chunk`` dict at a time. It
 end of a backend turn, in ``output_index`` order, so ``response.output`` (the done items in done
 order) always equals the items in index order.
 
+Tool names: ``tool_names`` maps the chat name of a tool inside a namespace to ``(namespace,
+name)``; its call items carry both (``name`` is the inner name).
+
 Tool kinds (``tool_kinds`` maps a chat function name to a kind):
 - ``"function"`` (the default for unknown names): a ``function_call`` item, arguments streamed.
 - ``"custom"``: a ``custom_tool_call`` item. The backend streams the JSON text ``{"input": "..."}``
   and a fragment of JSON-escaped text cannot be decoded on its own (an escape may be split across
   chunks), so the arguments are buffered and the decoded input is emitted as one delta at close.
+- ``"dropped"``: a call beyond the response's limits (``max_tool_calls`` over the whole
+  response, one call per turn with ``parallel_tool_calls: false``): never shown, never run.
 - ``"mcp"``: a server-side MCP tool. Its call is not shown to the client as a function call: it is
   buffered silently and handed to the MCP loop via :attr:`ResponseStream.pending_tool_calls`,
   which then reports it through :meth:`ResponseStream.add_item` as an ``mcp_call``.
@@ -62,12 +67,18 @@ class _Call:
 class ResponseStream:
     """Turns chat chunks (over one or more backend turns) into Responses events."""
 
-    def __init__(self, response: dict, *, tool_kinds: dict[str, str] | None = None) -> None:
-        """``response`` is the skeleton from translate.response_object (in_progress or queued)."""
+    def __init__(self, response: dict, *, tool_kinds: dict[str, str] | None = None,
+                 tool_names: dict[str, tuple[str, str]] | None = None) -> None:
+        """``response`` is the skeleton from translate.response_object (in_progress or queued);
+        its ``max_tool_calls`` and ``parallel_tool_calls`` limit the calls shown."""
         self.response: dict = copy.deepcopy(response)
         self.response.setdefault("output", [])
         self.pending_tool_calls: list[dict] = []
         self._tool_kinds = dict(tool_kinds or {})
+        self._tool_names = dict(tool_names or {})
+        self._calls_made = 0   # call items of this response (function, custom, mcp_call)
+        self._turn_calls = 0   # calls admitted in this backend turn, hidden MCP calls included
+        self._turn_hidden = 0  # hidden MCP calls admitted in this turn (run later by the loop)
         self._seq = 0
         self._next_index = len(self.response["output"])
         self._open: dict[int, Any] = {}  # output_index -> open message dict or _Call
@@ -160,12 +171,14 @@ class ResponseStream:
             else:
                 events += self._close_message(entry, status)
         self.pending_tool_calls = [self._call_item(c, status) for c in
-                                   sorted(self._calls.values(), key=lambda c: c.chat_index)]
+                                   sorted(self._calls.values(), key=lambda c: c.chat_index)
+                                   if c.kind != "dropped"]
         self._message = None
         self._calls = {}
         self._usage = add_usage(self._usage, self._turn_usage)
         self._turn_usage = None
         self._turn_active = False
+        self._turn_calls = self._turn_hidden = 0
         return events
 
     def add_item(self, item: dict) -> list[dict]:
@@ -189,6 +202,7 @@ class ResponseStream:
             events.append(self._event(f"{family}.in_progress", **ids))
             events.append(self._event(f"{family}.{'failed' if failed else 'completed'}", **ids))
         elif kind == "mcp_call":
+            self._calls_made += 1
             arguments = item.get("arguments") or ""
             index, added = self._add({**item, "arguments": "", "output": None, "error": None,
                                       "status": "in_progress"})
@@ -348,17 +362,33 @@ class ResponseStream:
                                           output_index=call.output_index, delta=arguments))
         return events
 
+    def _over_limit(self) -> bool:
+        """Whether one more call in this turn would break max_tool_calls or parallel_tool_calls."""
+        if self.response.get("parallel_tool_calls") is False and self._turn_calls >= 1:
+            return True
+        limit = self.response.get("max_tool_calls")
+        return isinstance(limit, int) and self._calls_made + self._turn_hidden >= limit
+
     def _reveal_call(self, call: _Call) -> list[dict]:
         call.kind = self._tool_kinds.get(call.name, "function")
         call.call_id = call.call_id or new_id("call")
-        if call.kind == "mcp":
+        if self._over_limit():
+            call.kind = "dropped"
             return []
+        self._turn_calls += 1
+        if call.kind == "mcp":
+            self._turn_hidden += 1
+            return []
+        self._calls_made += 1
+        namespace, name = self._tool_names.get(call.name, (None, call.name))
         if call.kind == "custom":
             item = {"id": new_id("ctc"), "type": "custom_tool_call", "call_id": call.call_id,
-                    "name": call.name, "input": ""}
+                    "name": name, "input": ""}
         else:
             item = {"id": new_id("fc"), "type": "function_call", "status": "in_progress",
-                    "arguments": "", "call_id": call.call_id, "name": call.name}
+                    "arguments": "", "call_id": call.call_id, "name": name}
+        if namespace:
+            item["namespace"] = namespace
         call.item = item
         call.output_index, events = self._add(item)
         self._open[call.output_index] = call

@@ -14,6 +14,10 @@ from typing import Any
 
 from reference_impl.credentials import strip_credentials
 from reference_impl.ids import new_id
+from reference_impl.translate_tools import (
+    CLIENT_TOOL_TYPES, CUSTOM_TOOL_PARAMETERS, OpenCalls, chat_name, custom_parameters, find_tool,
+    flat_tools,
+)
 
 # Defaults OpenAI reports when a request leaves a field out (never null where OpenAI is never null).
 RESPONSE_DEFAULTS: dict[str, Any] = {
@@ -55,13 +59,6 @@ ITEM_ID_PREFIX = {
     "custom_tool_call": "ctc", "custom_tool_call_output": "ctco", "mcp_call": "mcp",
     "mcp_list_tools": "mcpl", "mcp_approval_request": "mcpr", "mcp_approval_response": "mcpa",
     "reasoning": "rs",
-}
-# A custom tool is exposed to chat as a function with a single free-form string parameter.
-CUSTOM_TOOL_PARAMETERS: dict[str, Any] = {
-    "type": "object",
-    "properties": {"input": {"type": "string", "description": "The raw input for the tool."}},
-    "required": ["input"],
-    "additionalProperties": False,
 }
 
 
@@ -136,6 +133,14 @@ def _normalise_item(item: dict) -> dict:
     if "id" not in item and item.get("type") in ITEM_ID_PREFIX:
         item = {"id": new_id(ITEM_ID_PREFIX[item["type"]]), **item}
     return item
+
+
+def is_item_reference(item: Any) -> bool:
+    """An ``item_reference`` input item (its ``type`` is optional: an ``id`` alone is one)."""
+    if not isinstance(item, dict):
+        return False
+    return item.get("type") == "item_reference" or (
+        "type" not in item and "role" not in item and "id" in item)
 
 
 def request_to_input_items(request: dict) -> list[dict]:
@@ -224,11 +229,39 @@ def _tool_call(call_id: str, name: str, arguments: str) -> dict:
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
-def items_to_messages(items: list[dict], *, param_prefix: str = "input") -> list[dict]:
+def _call_name(item: dict, param: str) -> str:
+    """The chat function name of a call item (``namespace__name`` for a namespaced tool)."""
+    return chat_name(item.get("namespace"), _field(item, "name", param))
+
+
+def _output_call_id(item: dict, param: str, open_calls: OpenCalls) -> str:
+    """The call a tool output answers: its ``call_id``, else the most recent unanswered call of
+    the tool it names (``name``, ``namespace``)."""
+    call_id = item.get("call_id")
+    if isinstance(call_id, str) and call_id:
+        open_calls.answer(call_id)
+        return call_id
+    name = item.get("name")
+    if not isinstance(name, str) or not name:
+        raise TranslationError("missing required parameter 'call_id'", f"{param}.call_id")
+    namespace = item.get("namespace") if isinstance(item.get("namespace"), str) else None
+    matched = open_calls.match(name, namespace)
+    if matched is None:
+        shown = chat_name(namespace, name).replace("__", ".")
+        raise TranslationError(f"no call_id, and no unanswered call of tool '{shown}' precedes this "
+                               "output in the history", f"{param}.call_id")
+    return matched
+
+
+def items_to_messages(items: list[dict], *, param_prefix: str = "input",
+                      open_calls: OpenCalls | None = None) -> list[dict]:
     """Return chat messages for Responses items (inputs and outputs alike).
 
     ``param_prefix`` names the list in error params (``input[2].content[0].type``).
+    ``open_calls`` carries the unanswered calls from one list to the next (history, then input),
+    so that an output naming its tool without a ``call_id`` finds its call.
     """
+    open_calls = OpenCalls() if open_calls is None else open_calls
     messages: list[dict] = []
     for i, item in enumerate(items):
         param = f"{param_prefix}[{i}]"
@@ -243,18 +276,17 @@ def items_to_messages(items: list[dict], *, param_prefix: str = "input") -> list
                 raise TranslationError(f"unsupported role {item.get('role')!r}", f"{param}.role")
             content = _message_content(role, item.get("content", ""), f"{param}.content")
             messages.append({"role": role, "content": content})
-        elif kind == "function_call":
-            _append_tool_call(
-                messages, _tool_call(_field(item, "call_id", param), _field(item, "name", param),
-                                     item.get("arguments") or "{}")
-            )
-        elif kind == "custom_tool_call":
-            arguments = json.dumps({"input": item.get("input", "")})
-            _append_tool_call(messages, _tool_call(_field(item, "call_id", param),
-                                                   _field(item, "name", param), arguments))
+        elif kind in ("function_call", "custom_tool_call"):
+            if kind == "function_call":
+                arguments = item.get("arguments") or "{}"
+            else:
+                arguments = json.dumps({"input": item.get("input", "")})
+            call_id = _field(item, "call_id", param)
+            _append_tool_call(messages, _tool_call(call_id, _call_name(item, param), arguments))
+            open_calls.add(call_id, item.get("namespace"), item["name"])
         elif kind in ("function_call_output", "custom_tool_call_output"):
             content = _output_text(item.get("output", ""), f"{param}.output")
-            messages.append({"role": "tool", "tool_call_id": _field(item, "call_id", param),
+            messages.append({"role": "tool", "tool_call_id": _output_call_id(item, param, open_calls),
                              "content": content})
         elif kind == "mcp_call":
             # An earlier server-side call: shown as a call plus its result so the model sees it.
@@ -279,42 +311,44 @@ def items_to_messages(items: list[dict], *, param_prefix: str = "input") -> list
 
 def tool_kinds(tools: list[dict] | None) -> dict[str, str]:
     """Map each chat function name to ``"function"`` or ``"custom"`` (for ResponseStream)."""
-    return {t["name"]: t["type"] for t in tools or [] if t.get("type") in ("function", "custom")}
+    return {t.chat_name: t.kind for t in flat_tools(tools) if t.kind in CLIENT_TOOL_TYPES}
 
 
 def chat_tools(tools: list[dict] | None) -> list[dict]:
     """Responses tools -> chat function tools; MCP tools are skipped (the MCP toolset adds them)."""
     out = []
-    for i, tool in enumerate(tools or []):
-        kind = tool.get("type")
-        if kind == "mcp":
-            continue
+    for flat in flat_tools(tools):
+        kind, tool, param = flat.kind, flat.tool, flat.param
         if kind == "function":
-            function: dict[str, Any] = {"name": _field(tool, "name", f"tools[{i}]")}
+            function: dict[str, Any] = {"name": chat_name(flat.namespace, _field(tool, "name", param))}
             if tool.get("description"):
                 function["description"] = tool["description"]
             function["parameters"] = tool.get("parameters") or {"type": "object", "properties": {}}
             if tool.get("strict") is not None:
                 function["strict"] = tool["strict"]
         elif kind == "custom":
-            function = {"name": _field(tool, "name", f"tools[{i}]"),
-                        "parameters": copy.deepcopy(CUSTOM_TOOL_PARAMETERS)}
+            function = {"name": chat_name(flat.namespace, _field(tool, "name", param)),
+                        "parameters": custom_parameters(tool)}
             if tool.get("description"):
                 function["description"] = tool["description"]
         else:
-            raise TranslationError(f"unsupported tool type {kind!r}", f"tools[{i}].type")
+            raise TranslationError(f"unsupported tool type {kind!r}", f"{param}.type")
         out.append({"type": "function", "function": function})
     return out
 
 
-def chat_tool_choice(choice: Any) -> tuple[Any, set[str] | None]:
-    """Responses tool_choice -> (chat tool_choice, allowed function names or None for all)."""
+def chat_tool_choice(choice: Any, tools: list[dict] | None = None) -> tuple[Any, set[str] | None]:
+    """Responses tool_choice -> (chat tool_choice, allowed function names or None for all).
+
+    A named tool inside a namespace is chosen by its chat name; allowed names hold both forms.
+    """
     if choice is None or isinstance(choice, str):
         return choice, None
     kind = choice.get("type")
     if kind in ("function", "custom"):
         name = _field(choice, "name", "tool_choice")
-        return {"type": "function", "function": {"name": name}}, None
+        found = find_tool(tools, name, choice.get("namespace"))
+        return {"type": "function", "function": {"name": found.chat_name if found else name}}, None
     if kind == "mcp":
         # The MCP toolset names its chat functions; "a tool must be called" is what survives.
         return "required", None
@@ -344,7 +378,7 @@ def response_format(text: dict | None) -> dict | None:
 
 # ---------------------------------------------------------------- the chat request
 
-def _input_messages(request: dict) -> list[dict]:
+def _input_messages(request: dict, open_calls: OpenCalls) -> list[dict]:
     raw = request.get("input")
     if raw is None:
         return []
@@ -352,7 +386,7 @@ def _input_messages(request: dict) -> list[dict]:
         return [{"role": "user", "content": raw}]
     if not isinstance(raw, list):
         raise TranslationError("input must be a string or a list of items", "input")
-    return items_to_messages(raw, param_prefix="input")
+    return items_to_messages(raw, param_prefix="input", open_calls=open_calls)
 
 
 def chat_request(request: dict, history_items: list[dict], *, model: str) -> dict:
@@ -363,14 +397,18 @@ def chat_request(request: dict, history_items: list[dict], *, model: str) -> dic
         messages.append({"role": "system", "content": instructions})
     elif isinstance(instructions, list):
         messages.extend(items_to_messages(instructions, param_prefix="instructions"))
-    messages.extend(items_to_messages(history_items, param_prefix="previous_response_id"))
-    messages.extend(_input_messages(request))
+    open_calls = OpenCalls()
+    messages.extend(items_to_messages(history_items, param_prefix="previous_response_id",
+                                      open_calls=open_calls))
+    messages.extend(_input_messages(request, open_calls))
 
     body: dict[str, Any] = {"model": model, "messages": messages}
     tools = chat_tools(request.get("tools"))
-    choice, allowed = chat_tool_choice(request.get("tool_choice"))
+    choice, allowed = chat_tool_choice(request.get("tool_choice"), request.get("tools"))
     if allowed is not None:
-        tools = [t for t in tools if t["function"]["name"] in allowed]
+        names = {t.chat_name: t.name for t in flat_tools(request.get("tools"))}
+        tools = [t for t in tools if t["function"]["name"] in allowed
+                 or names.get(t["function"]["name"]) in allowed]
     has_mcp = any(t.get("type") == "mcp" for t in request.get("tools") or [])
     if tools:
         body["tools"] = tools

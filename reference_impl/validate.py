@@ -150,7 +150,7 @@ def _check_input(body: dict) -> None:
     if isinstance(value, str):
         return
     for param, item in _objects(value, "input", "a string or an array of input items"):
-        kind = item.get("type", "message" if "role" in item else None)
+        kind = item.get("type", "message" if "role" in item else "item_reference" if "id" in item else None)
         if kind is None:
             raise _err(f"Missing required parameter: '{param}.type'.", f"{param}.type", "missing_required_parameter")
         if kind == "message":
@@ -216,6 +216,8 @@ def _check_tools(value: Any) -> None:
             raise _err(f"Missing required parameter: '{param}.name'.", f"{param}.name", "missing_required_parameter")
         if kind == "function" and "parameters" in tool and not isinstance(tool["parameters"], (dict, type(None))):
             raise _type_err(f"{param}.parameters", "an object", tool["parameters"])
+        if kind == "namespace":
+            _check_namespace(param, tool)
         if kind == "mcp":
             if not isinstance(tool.get("server_label"), str):
                 raise _err(f"Missing required parameter: '{param}.server_label'.", f"{param}.server_label",
@@ -223,6 +225,31 @@ def _check_tools(value: Any) -> None:
             if not isinstance(tool.get("server_url"), str):
                 raise _err(f"Missing required parameter: '{param}.server_url'.", f"{param}.server_url",
                            "missing_required_parameter")
+
+
+def _check_namespace(param: str, tool: dict) -> None:
+    """A namespace tool: a name, and function or custom tools, each with a name."""
+    if not (isinstance(tool.get("name"), str) and tool["name"]):
+        raise _err(f"Missing required parameter: '{param}.name'.", f"{param}.name", "missing_required_parameter")
+    for inner_param, inner in _objects(tool.get("tools"), f"{param}.tools", "an array"):
+        if inner.get("type") not in TOOL_TYPES_WITH_NAME:
+            raise _err(f"Invalid value for '{inner_param}.type': a namespace holds function and custom tools.",
+                       f"{inner_param}.type")
+        if not (isinstance(inner.get("name"), str) and inner["name"]):
+            raise _err(f"Missing required parameter: '{inner_param}.name'.", f"{inner_param}.name",
+                       "missing_required_parameter")
+
+
+def _tool_names(tools: list) -> set[str]:
+    """Names a tool choice may give: top-level tools and the tools inside namespaces."""
+    names: set[str] = set()
+    for tool in tools:
+        if not isinstance(tool, dict):
+            continue
+        # Only string names: a fuzzed tool's name may be an object, which no set can hold.
+        inner = tool.get("tools") if tool.get("type") == "namespace" and isinstance(tool.get("tools"), list) else []
+        names |= {t.get("name") for t in [tool, *inner] if isinstance(t, dict) and isinstance(t.get("name"), str)}
+    return names
 
 
 def _check_tool_choice(value: Any, tools: list) -> None:
@@ -234,9 +261,7 @@ def _check_tool_choice(value: Any, tools: list) -> None:
         raise _type_err("tool_choice", "a string or an object with 'type'", value)
     if value["type"] in TOOL_TYPES_WITH_NAME:
         name = value.get("name")
-        # Only string names: a fuzzed tool's name may be an object, which no set can hold.
-        names = {t.get("name") for t in tools if isinstance(t, dict) and isinstance(t.get("name"), str)}
-        if not isinstance(name, str) or name not in names:
+        if not isinstance(name, str) or name not in _tool_names(tools):
             raise _err(f"Tool choice '{name}' not found in 'tools' parameter.", "tool_choice.name")
 
 

@@ -71,3 +71,30 @@ def test_absent_parameters_add_no_optional_fields():
     for absent in ("prompt_cache_retention", "prompt_cache_options", "access_programs", "image",
                    "moderation"):
         assert absent not in response
+
+
+# ---------------------------------------------------------------- custom tool grammars
+
+def test_a_regex_grammar_patterns_the_custom_input_through_the_forced_call_schema():
+    from reference_impl.adapters import force_tool_call_request
+    from reference_impl.translate import chat_request
+
+    tool = {"type": "custom", "name": "dial",
+            "format": {"type": "grammar", "syntax": "regex", "definition": "[0-9]{3}-[0-9]{4}"}}
+    body = chat_request({"input": "Dial.", "tools": [tool], "tool_choice": {"type": "custom", "name": "dial"}},
+                        [], model="m")
+    assert body["tools"][0]["function"]["parameters"]["properties"]["input"]["pattern"] == "^([0-9]{3}-[0-9]{4})$"
+    forced = force_tool_call_request(body)
+    schema = forced["response_format"]["json_schema"]["schema"]["anyOf"][0]
+    assert schema["properties"]["arguments"]["properties"]["input"]["pattern"] == "^([0-9]{3}-[0-9]{4})$"
+
+
+@pytest.mark.parametrize("fmt", [None, {"type": "text"},
+                                 {"type": "grammar", "syntax": "lark", "definition": 'start: "hi"'}])
+def test_other_custom_formats_keep_the_free_form_input(fmt):
+    from reference_impl.translate import chat_request
+    from reference_impl.translate_tools import CUSTOM_TOOL_PARAMETERS
+
+    tool = {"type": "custom", "name": "greet", **({"format": fmt} if fmt else {})}
+    body = chat_request({"input": "Greet.", "tools": [tool]}, [], model="m")
+    assert body["tools"][0]["function"]["parameters"] == CUSTOM_TOOL_PARAMETERS
