@@ -30,6 +30,8 @@ CHAT_PATH = "/v1/chat/completions"
 RESPONSES_PATH = "/v1/responses"
 MODELS_PATH = "/v1/models"
 PROPS_PATH = "/props"
+TEMPLATE_PATH = "/apply-template"  # llama.cpp: chat messages -> the prompt text
+TOKENIZE_PATH = "/tokenize"        # llama.cpp: text -> tokens
 REPLAY_URL = "replay://"  # the backend of a router replaying recordings without any URL
 
 
@@ -55,6 +57,8 @@ class Capabilities:
 
     native_tool_choice: bool = True
     vision: bool = True
+    tokenizer: bool = False  # llama.cpp's /apply-template and /tokenize
+    context_window: int | None = None  # tokens, when the backend says (llama.cpp /props)
 
 
 @dataclass
@@ -97,6 +101,9 @@ class BackendTransport(Protocol):
     async def get_json(self, base_url: str, path: str) -> Any:
         """GET ``path`` as JSON; `BackendError` on any failure."""
 
+    async def post_json(self, base_url: str, path: str, body: dict) -> Any:
+        """POST ``body`` and return the JSON reply; `BackendError` on any failure."""
+
     def stream(self, base_url: str, path: str, body: dict) -> AsyncIterator[dict]:
         """POST ``body`` and yield each streamed chunk; `BackendError` on failure."""
 
@@ -115,16 +122,23 @@ class LiveTransport:
         self._client = httpx2.AsyncClient(timeout=timeout, transport=http_transport)
 
     async def get_json(self, base_url: str, path: str) -> Any:
+        return await self._json("GET", base_url, path, None)
+
+    async def post_json(self, base_url: str, path: str, body: dict) -> Any:
+        return await self._json("POST", base_url, path, body)
+
+    async def _json(self, method: str, base_url: str, path: str, body: dict | None) -> Any:
         try:
-            resp = await self._client.get(base_url + path, timeout=DISCOVERY_TIMEOUT)
+            resp = await self._client.request(method, base_url + path, json=body,
+                                              timeout=DISCOVERY_TIMEOUT)
         except httpx2.HTTPError as exc:
-            raise BackendError(f"GET {path}: {exc!r}") from exc
+            raise BackendError(f"{method} {path}: {exc!r}") from exc
         if resp.status_code >= 400:
-            raise BackendError(f"GET {path}: HTTP {resp.status_code}", status=resp.status_code)
+            raise BackendError(f"{method} {path}: HTTP {resp.status_code}", status=resp.status_code)
         try:
             return resp.json()
         except ValueError as exc:
-            raise BackendError(f"GET {path}: not JSON") from exc
+            raise BackendError(f"{method} {path}: not JSON") from exc
 
     async def stream(self, base_url: str, path: str, body: dict) -> AsyncIterator[dict]:
         url = base_url + path
@@ -203,6 +217,10 @@ class BackendPool:
         backend.caps.native_tool_choice = False
         modalities = props.get("modalities") if isinstance(props, dict) else None
         backend.caps.vision = bool(isinstance(modalities, dict) and modalities.get("vision"))
+        backend.caps.tokenizer = True
+        settings = props.get("default_generation_settings") if isinstance(props, dict) else None
+        n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
+        backend.caps.context_window = n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None
 
     def choose(self, model: str) -> Backend:
         """The backend for ``model``: those that list it (else those with unknown models), least busy."""
@@ -228,6 +246,18 @@ class BackendPool:
                     yield chunk
         finally:
             backend.in_flight -= 1
+
+    async def count_tokens(self, backend: Backend, body: dict) -> int:
+        """The prompt size of a chat body with the backend's own template and tokenizer."""
+        template = await self.transport.post_json(backend.base_url, TEMPLATE_PATH,
+                                                  {"messages": body["messages"]})
+        prompt = template.get("prompt") if isinstance(template, dict) else None
+        if not isinstance(prompt, str):
+            raise BackendError(f"POST {TEMPLATE_PATH}: no prompt in the reply")
+        tokens = await self.transport.post_json(backend.base_url, TOKENIZE_PATH, {"content": prompt})
+        if not isinstance(tokens, dict) or not isinstance(tokens.get("tokens"), list):
+            raise BackendError(f"POST {TOKENIZE_PATH}: no tokens in the reply")
+        return len(tokens["tokens"])
 
     async def aclose(self) -> None:
         """Close the transport's connections."""

@@ -14,18 +14,30 @@ later one) does the same three things:
 `Engine.run` is 2 then 3 for a foreground transport. The engine builds one `ResponseStream` per
 turn and feeds it backend chunks and the items of the MCP loop; backends, the store, the cache
 and MCP are services it calls.
+
+The first backend turn is opened before ``response.created``: a backend rejects a prompt beyond
+its context window before it streams (context.py), and that must be a 400
+``context_length_exceeded`` rather than a 200 stream that fails. So `Engine.events` raises
+`ApiError` from its first step for such a rejection (a foreground transport awaits that first
+step before it sends a status line), unless ``truncation: "auto"`` makes the request fit. The wait
+is bounded by `OPEN_WAIT_SECONDS`: a backend that is busy generating gets its ``response.created``
+then, and a rejection arriving later fails the response with the typed code instead. A
+background response was already answered with ``queued``: its overflow fails the response with
+code ``context_length_exceeded`` (an ``error`` event, then ``response.failed``).
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import adapters, conversations, mcp_loop, native, translate, translate_tools
+from . import adapters, context, conversations, mcp_loop, native, translate, translate_tools
 from .backend import RESPONSES_PATH, Backend, BackendError, BackendPool, ModelNotFound
 from .cache import ResponseCache
+from .context import ContextOverflow
 from .errors import ApiError
 from .ids import new_id
 from .store import Store
@@ -37,6 +49,10 @@ if TYPE_CHECKING:
 
 CHAINABLE_STATUSES = ("completed", "incomplete")
 FAILURE_CODE = "server_error"  # Response.error.code is an enum; backend failures are server errors
+# How long the first backend turn may take to answer before response.created goes out anyway.
+# Rejections (context overflow) come back after tokenization only, in milliseconds.
+OPEN_WAIT_SECONDS = 1.0
+MAX_TRUNCATIONS = 3  # backend rejections retried with a shorter history under truncation auto
 
 
 @dataclass
@@ -93,6 +109,49 @@ def _choose_mcp_tool(body: dict, choice: Any, toolset: McpToolset | None) -> Non
         if toolset.owns(name) and toolset.describe(name) == (choice.get("server_label"), choice["name"]):
             body["tool_choice"] = {"type": "function", "function": {"name": name}}
             return
+
+
+async def _first_chunk(chunks: AsyncIterator[dict]) -> dict:
+    """The first chunk of a backend turn (`StopAsyncIteration` when there is none)."""
+    return await anext(chunks)
+
+
+class _Opened:
+    """A backend turn whose first chunk is read ahead, before the response's first event."""
+
+    def __init__(self, chunks: AsyncIterator[dict]) -> None:
+        self._chunks = chunks
+        self._first: asyncio.Future = asyncio.ensure_future(_first_chunk(chunks))
+
+    async def overflow(self, timeout: float) -> ContextOverflow | None:
+        """Wait up to ``timeout`` for the backend's answer; its context rejection, if it was one.
+
+        Any other outcome (a chunk, another failure, no answer yet) is for `chunks` to deliver.
+        """
+        done, _ = await asyncio.wait({self._first}, timeout=timeout)
+        if done and not self._first.cancelled() and isinstance(self._first.exception(), ContextOverflow):
+            return self._first.exception()
+        return None
+
+    async def chunks(self) -> AsyncIterator[dict]:
+        """The turn's chunks, the one read ahead first."""
+        try:
+            try:
+                chunk = await self._first
+            except StopAsyncIteration:
+                return
+            yield chunk
+            async for chunk in self._chunks:
+                yield chunk
+        finally:
+            await self._chunks.aclose()  # type: ignore[attr-defined]
+
+    async def aclose(self) -> None:
+        """Stop reading (the client went away, or the turn is over)."""
+        if not self._first.done():
+            self._first.cancel()
+        await asyncio.gather(self._first, return_exceptions=True)
+        await self._chunks.aclose()  # type: ignore[attr-defined]
 
 
 class Engine:
@@ -239,33 +298,54 @@ class Engine:
             for event in stream.start() + stream.fail(FAILURE_CODE, f"MCP tools unavailable: {exc}"):
                 yield event
             return
-        for event in stream.start():
-            yield event
-        for item in listed:
-            for event in stream.add_item(item):
-                yield event
-
-        def backend_turn(outputs: list[dict], extra_tools: list[dict]) -> AsyncIterator[dict]:
-            return self._backend_chunks(turn, outputs, extra_tools)
-
+        first: _Opened | None = None
         try:
-            async for event in mcp_loop.turns(stream, turn.toolset, backend_turn,
-                                              input_items=turn.input_items, history=turn.history):
+            if not mcp_loop.has_approvals(turn.input_items):
+                # Approved MCP calls run before the first backend turn; otherwise open it now, so
+                # that a context overflow is known before response.created.
+                extra_tools = turn.toolset.chat_tools() if turn.toolset is not None else []
+                first = _Opened(self._backend_chunks(turn, listed, extra_tools))
+                overflow = await first.overflow(OPEN_WAIT_SECONDS)
+                if overflow is not None:
+                    if not turn.background:
+                        raise context.overflow_error() from overflow
+                    for event in stream.start() + stream.fail(context.CODE, overflow.message):
+                        yield event
+                    return
+            for event in stream.start():
                 yield event
-        except BackendError as exc:
-            for event in stream.fail(FAILURE_CODE, exc.message):
-                yield event
+            for item in listed:
+                for event in stream.add_item(item):
+                    yield event
 
-    def _backend_chunks(self, turn: Turn, outputs: list[dict], extra_tools: list[dict]) -> AsyncIterator[dict]:
-        """One backend turn: the chat body for history + input + outputs so far, with adapters."""
+            def backend_turn(outputs: list[dict], extra_tools: list[dict]) -> AsyncIterator[dict]:
+                nonlocal first
+                if first is not None:
+                    opened, first = first, None
+                    return opened.chunks()
+                return self._backend_chunks(turn, outputs, extra_tools)
+
+            try:
+                async for event in mcp_loop.turns(stream, turn.toolset, backend_turn,
+                                                  input_items=turn.input_items, history=turn.history):
+                    yield event
+            except BackendError as exc:
+                code = context.CODE if context.is_overflow(exc) else FAILURE_CODE
+                for event in stream.fail(code, exc.message):
+                    yield event
+        finally:
+            if first is not None:
+                await first.aclose()
+
+    def _chat_body(self, turn: Turn, outputs: list[dict], extra_tools: list[dict]) -> dict:
+        """The chat body for history + input + outputs so far (before adapters)."""
         request = turn.request
         if any(o.get("type") == "mcp_call" for o in outputs):
             # A forced choice is satisfied once a tool has run; forcing again would loop.
             request = {**request, "tool_choice": "auto"}
         current = turn.input_items + outputs
         if turn.backend.native:
-            body = native.upstream_body(request, current, turn.history, extra_tools)
-            return native.events_to_chunks(self.pool.stream(turn.backend, body, path=RESPONSES_PATH))
+            return native.upstream_body(request, current, turn.history, extra_tools)
         body = translate.chat_request({**request, "input": current}, turn.history, model=request["model"])
         if extra_tools:
             body["tools"] = body.get("tools", []) + extra_tools
@@ -274,13 +354,59 @@ class Engine:
             # max_tool_calls reached: the model may only answer now.
             for key in ("tools", "tool_choice", "parallel_tool_calls"):
                 body.pop(key, None)
-        caps = turn.backend.caps
-        if not caps.vision:
+        return body
+
+    def _send(self, backend: Backend, body: dict) -> AsyncIterator[dict]:
+        """Stream one chat body to ``backend``, with the adapters its capabilities need."""
+        if backend.native:
+            return native.events_to_chunks(self.pool.stream(backend, body, path=RESPONSES_PATH))
+        if not backend.caps.vision:
             body = adapters.degrade_images(body)
-        forced = None if caps.native_tool_choice else adapters.force_tool_call_request(body)
+        forced = None if backend.caps.native_tool_choice else adapters.force_tool_call_request(body)
         if forced is not None:
-            return _forced_chunks(self.pool, turn.backend, forced)
-        return self.pool.stream(turn.backend, body)
+            return _forced_chunks(self.pool, backend, forced)
+        return self.pool.stream(backend, body)
+
+    async def _backend_chunks(self, turn: Turn, outputs: list[dict],
+                              extra_tools: list[dict]) -> AsyncIterator[dict]:
+        """One backend turn's chunks. A context rejection is a `ContextOverflow`, or, under
+        ``truncation: "auto"``, the oldest messages are dropped until the request fits."""
+        body = self._chat_body(turn, outputs, extra_tools)
+        for attempt in range(MAX_TRUNCATIONS + 1):
+            chunks = self._send(turn.backend, body)
+            started = False
+            try:
+                async with contextlib.aclosing(chunks):
+                    async for chunk in chunks:
+                        started = True
+                        yield chunk
+                return
+            except BackendError as exc:
+                if started or not context.is_overflow(exc):
+                    raise
+                auto = turn.request.get("truncation") == "auto" and not turn.backend.native
+                if not auto or attempt == MAX_TRUNCATIONS:
+                    raise exc if isinstance(exc, ContextOverflow) else ContextOverflow(exc.message) from exc
+                body = await self._fit(turn.backend, body, exc)
+
+    async def _fit(self, backend: Backend, body: dict, exc: BackendError) -> dict:
+        """``body`` truncated to the backend's window, counted by its tokenizer when it has one."""
+        counts = context.counts_from(exc)
+        window = counts[1] if counts else backend.caps.context_window
+        if backend.caps.tokenizer and window:
+            async def count(candidate: dict) -> int:
+                return await self.pool.count_tokens(backend, candidate)
+            try:
+                return await context.fit(body, count=count, window=window)
+            except ContextOverflow:
+                raise
+            except BackendError:
+                pass  # no usable tokenizer after all: estimate below
+        estimate = context.estimator(body, exc)
+        if estimate is None:
+            raise ContextOverflow(exc.message) from exc
+        count, window = estimate
+        return await context.fit(body, count=count, window=window)
 
     # ------------------------------------------------------------ after the events
 

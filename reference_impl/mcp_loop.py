@@ -55,6 +55,11 @@ def check_approvals(input_items: list[dict], history: list[dict]) -> None:
                            param=f"input[{position}].approval_request_id", code="invalid_value")
 
 
+def has_approvals(input_items: list[dict]) -> bool:
+    """Whether the input answers approval requests (their calls run before the first turn)."""
+    return any(item.get("type") == APPROVAL_RESPONSE for item in input_items)
+
+
 async def list_tools(toolset: McpToolset | None, stream: ResponseStream) -> list[dict]:
     """List the MCP tools (before the stream starts) and tell the stream their chat names.
 

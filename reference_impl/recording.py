@@ -61,6 +61,11 @@ class RecordingTransport:
         self._save("GET", path, None, {"status": 200, "json": data})
         return data
 
+    async def post_json(self, base_url: str, path: str, body: dict) -> Any:
+        data = await self.inner.post_json(base_url, path, body)
+        self._save("POST", path, body, {"status": 200, "json": data})
+        return data
+
     async def stream(self, base_url: str, path: str, body: dict) -> AsyncIterator[dict]:
         chunks: list[dict] = []
         # Unless set below, the router stopped reading (a cancelled background response).
@@ -105,6 +110,12 @@ class ReplayTransport:
         record = self._load("GET", path, None)
         if record.get("status", 200) >= 400:
             raise BackendError(f"GET {path}: HTTP {record['status']}", status=record["status"])
+        return record["json"]
+
+    async def post_json(self, base_url: str, path: str, body: dict) -> Any:
+        record = self._load("POST", path, body)
+        if record.get("status", 200) >= 400:
+            raise BackendError(f"POST {path}: HTTP {record['status']}", status=record["status"])
         return record["json"]
 
     async def stream(self, base_url: str, path: str, body: dict) -> AsyncIterator[dict]:

@@ -7,6 +7,7 @@ services live on ``app.state`` (set up by app.py's lifespan).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -40,6 +41,13 @@ def _sse(events: AsyncIterator[dict]) -> StreamingResponse:
     return StreamingResponse(frames(), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
+async def _prepend(first: dict, rest: AsyncIterator[dict]) -> AsyncIterator[dict]:
+    async with contextlib.aclosing(rest):  # type: ignore[type-var]
+        yield first
+        async for event in rest:
+            yield event
+
+
 async def create_response(request: Request) -> Response:
     """POST /v1/responses: the engine's events as SSE or, collected, as one JSON Response."""
     state = request.app.state
@@ -51,7 +59,11 @@ async def create_response(request: Request) -> Response:
             return _sse(state.runner.follow(queued["id"], starting_after=None))
         return JSONResponse(queued)
     if streaming:
-        return _sse(state.engine.run(turn))
+        # The first event is awaited before the status line: until then a context overflow
+        # can still be a 400 (engine.py).
+        events = state.engine.run(turn)
+        first = await anext(events)
+        return _sse(_prepend(first, events))
     async for _ in state.engine.run(turn):
         pass
     return JSONResponse(turn.response)

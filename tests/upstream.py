@@ -292,3 +292,74 @@ class ContextAwareUpstream(ScriptedUpstream):
         body = await request.json()  # Starlette caches it: the base class reads it again
         self.replies.appendleft(Reply(text=self.answer(body.get("messages") or [])))
         return await super()._chat(request)
+
+
+class ContextLimitedUpstream(ScriptedUpstream):
+    """A llama.cpp stand-in with a small context window: one word is one token.
+
+    A chat request whose prompt exceeds ``window`` tokens is rejected with llama.cpp's own HTTP
+    400 body; ``/props``, ``/apply-template`` and ``/tokenize`` answer as llama.cpp does
+    (``tokenizer=False``: a server without them). ``tokenize_calls`` counts the tokenize calls.
+    """
+
+    def __init__(self, *, window: int = 100, tokenizer: bool = True, **kwargs: Any) -> None:
+        props = {"default_generation_settings": {"n_ctx": window}, "modalities": {"vision": False}}
+        super().__init__(props=props if tokenizer else None, **kwargs)
+        self.window = window
+        self.tokenize_calls = 0
+        self.app.router.routes.append(Route("/apply-template", self._template, methods=["POST"]))
+        self.app.router.routes.append(Route("/tokenize", self._tokenize, methods=["POST"]))
+
+    def reset(self) -> None:
+        super().reset()
+        self.tokenize_calls = 0
+
+    @staticmethod
+    def prompt(messages: list[dict]) -> str:
+        """The prompt text of ``messages`` (a stand-in for a chat template)."""
+        def text(message: dict) -> str:
+            content = message.get("content")
+            if isinstance(content, list):
+                return " ".join(str(p.get("text") or "") for p in content if isinstance(p, dict))
+            return str(content or "")
+        return "\n".join(f"{m.get('role')}: {text(m)}" for m in messages)
+
+    @classmethod
+    def tokens(cls, messages: list[dict]) -> int:
+        """The prompt size in tokens (words)."""
+        return len(cls.prompt(messages).split())
+
+    async def _template(self, request: Request) -> Response:
+        return JSONResponse({"prompt": self.prompt((await request.json())["messages"])})
+
+    async def _tokenize(self, request: Request) -> Response:
+        self.tokenize_calls += 1
+        return JSONResponse({"tokens": list(range(len((await request.json())["content"].split())))})
+
+    async def _chat(self, request: Request) -> Response:
+        body = await request.json()
+        size = self.tokens(body.get("messages") or [])
+        if size > self.window:
+            self.requests.append(body)
+            return JSONResponse({"error": {
+                "code": 400, "type": "exceed_context_size_error", "n_prompt_tokens": size, "n_ctx": self.window,
+                "message": f"request ({size} tokens) exceeds the available context size ({self.window} tokens), "
+                           "try increasing it"}}, status_code=400)
+        return await super()._chat(request)
+
+
+def checked_stream(body: bytes, *, mode: str = "normal") -> list[dict]:
+    """`stream_events` plus the schema of every event and of the final response (no errors)."""
+    from fixtures.grammar import final_response
+    from fixtures.schemas import errors_only, validate_event, validate_response
+    from fixtures.sse import parse_frames
+
+    events = stream_events(body, mode=mode)
+    for event in events:
+        issues = errors_only(validate_event(event))
+        assert not issues, (event["type"], [str(i) for i in issues])
+    final = final_response(parse_frames(body))
+    if final is not None:
+        issues = errors_only(validate_response(final))
+        assert not issues, [str(i) for i in issues]
+    return events
