@@ -41,11 +41,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "reject with a 400 naming the tool (default), or drop them and serve "
                              "the request without them")
     parser.add_argument("--max-background", type=int, default=4, help="concurrent background responses")
+    parser.add_argument("--sealing-key", metavar="BASE64",
+                        help="key for encrypted_content (base64 of 32 bytes; default: "
+                             "$RESPONSES_SEALING_KEY, else a random key per process)")
     args = parser.parse_args(argv)
     if not (args.backend or args.native_backend or args.embedded or args.backend_replay):
         parser.error("give at least one --backend URL, --embedded, or --backend-replay DIR")
     if args.context_tokens < 1:
         parser.error("--context-tokens must be positive")
+    if args.sealing_key:
+        from .sealing import key_from
+
+        try:
+            key_from(args.sealing_key)
+        except ValueError as exc:
+            parser.error(f"--sealing-key: {exc}")
     return args
 
 
@@ -61,7 +71,8 @@ async def _serve(args: argparse.Namespace) -> int:
         config = RouterConfig(backends=backends, native_backends=args.native_backend, db=args.db,
                               record_dir=args.backend_record, replay_dir=args.backend_replay,
                               cache=args.cache, max_background=args.max_background,
-                              hosted_tools=args.hosted_tools)
+                              hosted_tools=args.hosted_tools,
+                              sealing_key=args.sealing_key)
         server = uvicorn.Server(uvicorn.Config(create_app(config), host=args.host, port=args.port,
                                                log_level="warning", lifespan="on"))
         # uvicorn installs its own SIGINT/SIGTERM handlers; both end serve() cleanly.

@@ -16,6 +16,7 @@ from .engine import Engine
 from .errors import EXCEPTION_HANDLERS, CatchAllMiddleware
 from .recording import transport_for
 from .routes import ROUTES
+from .sealing import Sealer, key_from
 from .store import store_for_url
 
 DEFAULT_DB = "sqlite:///reference_impl.db"
@@ -34,6 +35,7 @@ class RouterConfig:
     max_background: int = MAX_WORKERS
     read_timeout: float = READ_TIMEOUT
     hosted_tools: str = "reject"  # hosted tools (web_search, …): "reject" (400 naming them) or "drop"
+    sealing_key: str | None = None  # base64 of 32 bytes; else RESPONSES_SEALING_KEY, else per process
 
 
 def create_app(config: RouterConfig) -> Starlette:
@@ -47,8 +49,9 @@ def create_app(config: RouterConfig) -> Starlette:
                                   read_timeout=config.read_timeout)
         pool = BackendPool(config.backends, native_urls=config.native_backends, transport=transport)
         await pool.start()
+        sealer = Sealer(key_from(config.sealing_key)) if config.sealing_key else Sealer()
         engine = Engine(store, pool, cache=ResponseCache(enabled_by_default=config.cache),
-                        hosted_tools=config.hosted_tools)
+                        hosted_tools=config.hosted_tools, sealer=sealer)
         runner = BackgroundRunner(engine, max_workers=config.max_background)
         app.state.store, app.state.pool, app.state.engine, app.state.runner = store, pool, engine, runner
         try:

@@ -34,12 +34,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import adapters, context, conversations, mcp_loop, native, translate, translate_tools
+from . import adapters, context, conversations, mcp_loop, native, reasoning, translate, translate_tools
 from .backend import RESPONSES_PATH, Backend, BackendError, BackendPool, ModelNotFound
 from .cache import ResponseCache
 from .context import ContextOverflow
 from .errors import ApiError
 from .ids import new_id
+from .sealing import Sealer
 from .store import Store
 from .stream import ResponseStream
 from .validate import validate_create
@@ -65,6 +66,7 @@ class Turn:
     history: list[dict]
     backend: Backend
     toolset: McpToolset | None = None  # the request's MCP tools
+    chat_inputs: list[dict] | None = None  # input_items as the backend sees them (reasoning opened)
     events: list[dict] = field(default_factory=list)  # everything events() yielded, in order
 
     @property
@@ -158,14 +160,16 @@ class Engine:
     """Runs creates against a store, a backend pool and an optional cache."""
 
     def __init__(self, store: Store, pool: BackendPool, *, cache: ResponseCache | None = None,
-                 hosted_tools: str = "reject") -> None:
-        """``hosted_tools``: ``reject`` (a 400 naming the tool) or ``drop`` (served without it)."""
+                 hosted_tools: str = "reject", sealer: Sealer | None = None) -> None:
+        """``hosted_tools``: ``reject`` (a 400 naming the tool) or ``drop`` (served without it);
+        ``sealer``: seals and opens encrypted_content (a per-process key without one)."""
         if hosted_tools not in translate_tools.HOSTED_POLICIES:
             raise ValueError(f"hosted_tools must be one of {translate_tools.HOSTED_POLICIES}")
         self.store = store
         self.pool = pool
         self.cache = cache
         self.hosted_tools = hosted_tools
+        self.sealer = sealer if sealer is not None else Sealer()
 
     # ------------------------------------------------------------ before any event
 
@@ -187,6 +191,7 @@ class Engine:
             backend = self.pool.choose(request["model"])
         except ModelNotFound as exc:
             raise ApiError(404, exc.message, param="model", code="model_not_found") from exc
+        chat_inputs = reasoning.open_items(input_items, self.sealer)
         mcp_loop.check_approvals(input_items, history)
         toolset = mcp_loop.toolset_for(request.get("tools") or [])
         status = "queued" if request.get("background") else "in_progress"
@@ -196,7 +201,7 @@ class Engine:
         )
         if conversation is not None:
             response["conversation"] = {"id": conversation}
-        return Turn(request, response, input_items, history, backend, toolset)
+        return Turn(request, response, input_items, history, backend, toolset, chat_inputs=chat_inputs)
 
     def _without_hosted_tools(self, request: dict) -> dict:
         """Refuse the first hosted tool by name, or drop them all (``hosted_tools="drop"``).
@@ -266,7 +271,9 @@ class Engine:
             return
         tools = turn.request.get("tools")
         stream = ResponseStream(turn.response, tool_kinds=translate.tool_kinds(tools),
-                                tool_names=translate_tools.tool_names(tools))
+                                tool_names=translate_tools.tool_names(tools),
+                                reasoning_summary=reasoning.wants_summary(turn.request),
+                                seal=reasoning.sealing(turn.request, self.sealer))
         started = False
         try:
             async for event in self._produce(turn, stream):
@@ -343,7 +350,7 @@ class Engine:
         if any(o.get("type") == "mcp_call" for o in outputs):
             # A forced choice is satisfied once a tool has run; forcing again would loop.
             request = {**request, "tool_choice": "auto"}
-        current = turn.input_items + outputs
+        current = (turn.input_items if turn.chat_inputs is None else turn.chat_inputs) + outputs
         if turn.backend.native:
             return native.upstream_body(request, current, turn.history, extra_tools)
         body = translate.chat_request({**request, "input": current}, turn.history, model=request["model"])

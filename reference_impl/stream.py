@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from reference_impl.ids import new_id
@@ -43,6 +44,23 @@ PART_KINDS = {
     "text": ("output_text", "response.output_text.delta", "response.output_text.done", "text"),
     "refusal": ("refusal", "response.refusal.delta", "response.refusal.done", "refusal"),
 }
+
+
+def _logprob(entry: dict) -> dict:
+    """A chat ``logprobs.content[]`` entry -> an ``output_text`` part's logprob (with bytes)."""
+    def one(e: dict) -> dict:
+        token = str(e.get("token", ""))
+        raw = e.get("bytes")
+        return {"token": token, "logprob": float(e.get("logprob") or 0.0),
+                "bytes": list(raw) if isinstance(raw, list) else list(token.encode("utf-8"))}
+    return {**one(entry), "top_logprobs": [one(t) for t in entry.get("top_logprobs") or []
+                                           if isinstance(t, dict)]}
+
+
+def _event_logprob(entry: dict) -> dict:
+    """The same logprob as ``output_text.delta``/``.done`` events carry it (no bytes)."""
+    return {"token": entry["token"], "logprob": entry["logprob"],
+            "top_logprobs": [{"token": t["token"], "logprob": t["logprob"]} for t in entry["top_logprobs"]]}
 
 
 def encode_sse(event: dict) -> bytes:
@@ -68,10 +86,18 @@ class ResponseStream:
     """Turns chat chunks (over one or more backend turns) into Responses events."""
 
     def __init__(self, response: dict, *, tool_kinds: dict[str, str] | None = None,
-                 tool_names: dict[str, tuple[str, str]] | None = None) -> None:
+                 tool_names: dict[str, tuple[str, str]] | None = None,
+                 reasoning_summary: bool = False, seal: Callable[[str], str] | None = None) -> None:
         """``response`` is the skeleton from translate.response_object (in_progress or queued);
-        its ``max_tool_calls`` and ``parallel_tool_calls`` limit the calls shown."""
+        its ``max_tool_calls`` and ``parallel_tool_calls`` limit the calls shown.
+
+        ``reasoning_summary``: reasoning items also get a summary (the request asked for one);
+        ``seal``: reasoning text -> ``encrypted_content`` (the request included it).
+        """
         self.response: dict = copy.deepcopy(response)
+        self._reasoning_summary = reasoning_summary
+        self._seal = seal
+        self._reasoning: dict | None = None  # the open reasoning item of this turn
         self.response.setdefault("output", [])
         self.pending_tool_calls: list[dict] = []
         self._tool_kinds = dict(tool_kinds or {})
@@ -142,10 +168,15 @@ class ResponseStream:
             if choice.get("index", 0) != 0:
                 continue  # n > 1 is never requested
             delta = choice.get("delta") or {}
+            thought = delta.get("reasoning_content", delta.get("reasoning"))
+            if isinstance(thought, str) and thought:
+                events += self._reasoning_delta(thought)
+            logprobs = (choice.get("logprobs") or {}).get("content") or []
             for kind in PART_KINDS:
                 fragment = delta.get("content" if kind == "text" else "refusal")
                 if isinstance(fragment, str) and fragment:
-                    events += self._message_delta(kind, fragment)
+                    events += self._message_delta(kind, fragment,
+                                                  logprobs if kind == "text" else [])
             for call in delta.get("tool_calls") or []:
                 events += self._tool_call_delta(call)
             if choice.get("finish_reason"):
@@ -168,12 +199,15 @@ class ResponseStream:
             entry = self._open.pop(index)
             if isinstance(entry, _Call):
                 events += self._close_call(entry, status)
+            elif entry.get("reasoning"):
+                events += self._close_reasoning(entry)
             else:
                 events += self._close_message(entry, status)
         self.pending_tool_calls = [self._call_item(c, status) for c in
                                    sorted(self._calls.values(), key=lambda c: c.chat_index)
                                    if c.kind != "dropped"]
         self._message = None
+        self._reasoning = None
         self._calls = {}
         self._usage = add_usage(self._usage, self._turn_usage)
         self._turn_usage = None
@@ -271,13 +305,15 @@ class ResponseStream:
 
     # ------------------------------------------------------------ messages
 
-    def _message_delta(self, kind: str, fragment: str) -> list[dict]:
+    def _message_delta(self, kind: str, fragment: str, logprobs: list[dict]) -> list[dict]:
         events: list[dict] = []
         message = self._message
         if message is None:
+            events += self._end_reasoning()
             item = {"id": new_id("msg"), "type": "message", "status": "in_progress",
                     "content": [], "role": "assistant"}
-            index, events = self._add(item)
+            index, added = self._add(item)
+            events += added
             message = self._message = {"item": item, "index": index, "part": None}
             self._open[index] = message
         part = message["part"]
@@ -286,22 +322,25 @@ class ResponseStream:
             part = None
         ids = {"item_id": message["item"]["id"], "output_index": message["index"]}
         if part is None:
-            part = message["part"] = {"kind": kind, "text": "",
+            part = message["part"] = {"kind": kind, "text": "", "logprobs": [],
                                       "content_index": len(message["item"]["content"])}
             events.append(self._event("response.content_part.added", **ids,
                                       content_index=part["content_index"],
                                       part=self._part(kind, "")))
         part["text"] += fragment
+        entries = [_logprob(entry) for entry in logprobs if isinstance(entry, dict)]
+        part["logprobs"] += entries
         delta_type = PART_KINDS[kind][1]
-        extra = {"logprobs": []} if kind == "text" else {}
+        extra = {"logprobs": [_event_logprob(e) for e in entries]} if kind == "text" else {}
         events.append(self._event(delta_type, **ids, content_index=part["content_index"],
                                   delta=fragment, **extra))
         return events
 
     @staticmethod
-    def _part(kind: str, text: str) -> dict:
+    def _part(kind: str, text: str, logprobs: list[dict] | None = None) -> dict:
         if kind == "text":
-            return {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
+            return {"type": "output_text", "annotations": [], "logprobs": copy.deepcopy(logprobs or []),
+                    "text": text}
         return {"type": "refusal", "refusal": text}
 
     def _close_part(self, message: dict) -> list[dict]:
@@ -310,8 +349,9 @@ class ResponseStream:
         _, _, done_type, field = PART_KINDS[part["kind"]]
         ids = {"item_id": message["item"]["id"], "output_index": message["index"],
                "content_index": part["content_index"]}
-        extra = {"logprobs": []} if part["kind"] == "text" else {}
-        final = self._part(part["kind"], part["text"])
+        extra = ({"logprobs": [_event_logprob(e) for e in part["logprobs"]]}
+                 if part["kind"] == "text" else {})
+        final = self._part(part["kind"], part["text"], part["logprobs"])
         message["item"]["content"].append(final)
         return [self._event(done_type, **ids, **{field: part["text"]}, **extra),
                 self._event("response.content_part.done", **ids, part=copy.deepcopy(final))]
@@ -320,6 +360,64 @@ class ResponseStream:
         events = self._close_part(message) if message["part"] is not None else []
         message["item"]["status"] = status
         events.append(self._done(message["index"], message["item"]))
+        return events
+
+    # ------------------------------------------------------------ reasoning
+
+    def _reasoning_delta(self, fragment: str) -> list[dict]:
+        """Reasoning text (chat ``reasoning_content``): one ``reasoning`` item per turn, with a
+        ``reasoning_text`` part, and a ``summary_text`` part when a summary was asked for.
+
+        The router has no separate summariser: the summary is the reasoning text itself.
+        """
+        events: list[dict] = []
+        entry = self._reasoning
+        if entry is None:
+            item = {"id": new_id("rs"), "type": "reasoning", "summary": [], "content": []}
+            index, events = self._add(item)
+            entry = self._reasoning = {"item": item, "index": index, "text": "", "reasoning": True}
+            self._open[index] = entry
+            ids = {"item_id": item["id"], "output_index": index}
+            events.append(self._event("response.content_part.added", **ids, content_index=0,
+                                      part={"type": "reasoning_text", "text": ""}))
+            if self._reasoning_summary:
+                events.append(self._event("response.reasoning_summary_part.added", **ids,
+                                          summary_index=0, part={"type": "summary_text", "text": ""}))
+        ids = {"item_id": entry["item"]["id"], "output_index": entry["index"]}
+        entry["text"] += fragment
+        events.append(self._event("response.reasoning_text.delta", **ids, content_index=0,
+                                  delta=fragment))
+        if self._reasoning_summary:
+            events.append(self._event("response.reasoning_summary_text.delta", **ids,
+                                      summary_index=0, delta=fragment))
+        return events
+
+    def _end_reasoning(self) -> list[dict]:
+        """Close the open reasoning item: the answer that follows it starts its own item."""
+        entry, self._reasoning = self._reasoning, None
+        if entry is None:
+            return []
+        self._open.pop(entry["index"], None)
+        return self._close_reasoning(entry)
+
+    def _close_reasoning(self, entry: dict) -> list[dict]:
+        item, text = entry["item"], entry["text"]
+        ids = {"item_id": item["id"], "output_index": entry["index"]}
+        part = {"type": "reasoning_text", "text": text}
+        events = [self._event("response.reasoning_text.done", **ids, content_index=0, text=text),
+                  self._event("response.content_part.done", **ids, content_index=0,
+                              part=copy.deepcopy(part))]
+        item["content"] = [part]
+        if self._reasoning_summary:
+            summary = {"type": "summary_text", "text": text}
+            events += [self._event("response.reasoning_summary_text.done", **ids, summary_index=0,
+                                   text=text),
+                       self._event("response.reasoning_summary_part.done", **ids, summary_index=0,
+                                   part=copy.deepcopy(summary))]
+            item["summary"] = [summary]
+        if self._seal is not None:
+            item["encrypted_content"] = self._seal(text)
+        events.append(self._done(entry["index"], item))
         return events
 
     # ------------------------------------------------------------ tool calls
@@ -378,7 +476,7 @@ class ResponseStream:
         self._turn_calls += 1
         if call.kind == "mcp":
             self._turn_hidden += 1
-            return []
+            return self._end_reasoning()
         self._calls_made += 1
         namespace, name = self._tool_names.get(call.name, (None, call.name))
         if call.kind == "custom":
@@ -390,7 +488,9 @@ class ResponseStream:
         if namespace:
             item["namespace"] = namespace
         call.item = item
-        call.output_index, events = self._add(item)
+        events = self._end_reasoning()
+        call.output_index, added = self._add(item)
+        events += added
         self._open[call.output_index] = call
         return events
 

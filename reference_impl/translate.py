@@ -50,9 +50,8 @@ RESOLVED_IMAGE_COMPRESSION = {"auto": "disabled"}
 CHAT_ROLE = {"user": "user", "system": "system", "developer": "system", "assistant": "assistant"}
 TEXT_PART_TYPES = ("input_text", "output_text")
 # Items that exist for the client or the router only; the model never sees them in history.
-SKIPPED_HISTORY_ITEMS = frozenset(
-    {"reasoning", "mcp_list_tools", "mcp_approval_request", "mcp_approval_response"}
-)
+SKIPPED_HISTORY_ITEMS = frozenset({"mcp_list_tools", "mcp_approval_request", "mcp_approval_response"})
+LOGPROBS_INCLUDE = "message.output_text.logprobs"
 # Id prefixes of stored input items, by item type.
 ITEM_ID_PREFIX = {
     "message": "msg", "function_call": "fc", "function_call_output": "fco",
@@ -263,6 +262,7 @@ def items_to_messages(items: list[dict], *, param_prefix: str = "input",
     """
     open_calls = OpenCalls() if open_calls is None else open_calls
     messages: list[dict] = []
+    thought: str | None = None  # a reasoning item's text, for the assistant turn that follows
     for i, item in enumerate(items):
         param = f"{param_prefix}[{i}]"
         if not isinstance(item, dict):
@@ -270,6 +270,14 @@ def items_to_messages(items: list[dict], *, param_prefix: str = "input",
         kind = item.get("type") or ("message" if "role" in item else None)
         if kind in SKIPPED_HISTORY_ITEMS:
             continue
+        if kind == "reasoning":
+            thought = reasoning_text(item) or thought
+            continue
+        # Chat backends (llama.cpp, vLLM) take earlier reasoning as the assistant message's
+        # reasoning_content; reasoning before a user turn has no message to go to.
+        pending_thought = thought if kind in CALL_ITEMS or (
+            kind == "message" and item.get("role") == "assistant") else None
+        thought = None
         if kind == "message":
             role = CHAT_ROLE.get(item.get("role", ""))
             if role is None:
@@ -304,7 +312,26 @@ def items_to_messages(items: list[dict], *, param_prefix: str = "input",
             raise TranslationError("item_reference must be resolved before translation", param)
         else:
             raise TranslationError(f"unsupported input item type {kind!r}", f"{param}.type")
+        if pending_thought:
+            turn = next(m for m in reversed(messages) if m.get("role") == "assistant")
+            turn.setdefault("reasoning_content", pending_thought)
     return messages
+
+
+# Items that become an assistant turn's tool call.
+CALL_ITEMS = frozenset({"function_call", "custom_tool_call", "mcp_call"})
+
+
+def reasoning_text(item: dict) -> str:
+    """The text of a reasoning item: its reasoning_text content, else its summary."""
+    for field, part_type in (("content", "reasoning_text"), ("summary", "summary_text")):
+        parts = item.get(field)
+        if isinstance(parts, list):
+            text = "".join(p.get("text") or "" for p in parts
+                           if isinstance(p, dict) and p.get("type") == part_type)
+            if text:
+                return text
+    return ""
 
 
 # ---------------------------------------------------------------- tools and formats
@@ -425,6 +452,10 @@ def chat_request(request: dict, history_items: list[dict], *, model: str) -> dic
                      ("max_output_tokens", "max_tokens")):
         if request.get(src) is not None:
             body[dst] = request[src]
+    if LOGPROBS_INCLUDE in (request.get("include") or []):
+        body["logprobs"] = True
+        if request.get("top_logprobs"):
+            body["top_logprobs"] = request["top_logprobs"]
     body["stream"] = True
     body["stream_options"] = {"include_usage": True}
     return body

@@ -40,17 +40,36 @@ class Reply:
     malformed_after: int | None = None   # send a non-JSON data line after this many chunks
     usage: dict = field(default_factory=lambda: {"prompt_tokens": 7, "completion_tokens": 5,
                                                   "total_tokens": 12})
+    reasoning: str = ""  # sent first, as delta.reasoning_content (llama.cpp, vLLM)
+    refusal: str = ""    # sent after the text, as delta.refusal
+    logprobs: int | None = None  # per text chunk, llama.cpp's logprobs.content with this many top
+
+    @staticmethod
+    def _pieces(text: str, pieces: int) -> list[str]:
+        size = max(1, -(-len(text) // pieces))
+        return [text[start:start + size] for start in range(0, len(text), size)]
+
+    def _logprobs(self, piece: str) -> dict:
+        top = [{"id": n, "token": piece if n == 0 else f"alt{n}", "bytes": list((piece if n == 0 else f"alt{n}").encode()),
+                "logprob": -0.5 * (n + 1)} for n in range(self.logprobs or 0)]
+        return {"content": [{"id": 0, "token": piece, "bytes": list(piece.encode()), "logprob": -0.5,
+                             "top_logprobs": top}]}
 
     def chunks(self) -> list[dict]:
         """The chat.completion.chunk objects of this reply."""
         base = {"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 0,
                 "model": DEFAULT_MODEL}
         out = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]}]
-        if self.text:
-            size = max(1, -(-len(self.text) // self.pieces))
-            for start in range(0, len(self.text), size):
-                out.append({**base, "choices": [{"index": 0, "delta": {"content": self.text[start:start + size]},
-                                                 "finish_reason": None}]})
+        for piece in self._pieces(self.reasoning, self.pieces) if self.reasoning else []:
+            out.append({**base, "choices": [{"index": 0, "delta": {"reasoning_content": piece},
+                                             "finish_reason": None}]})
+        for piece in self._pieces(self.text, self.pieces) if self.text else []:
+            choice: dict[str, Any] = {"index": 0, "delta": {"content": piece}, "finish_reason": None}
+            if self.logprobs is not None:
+                choice["logprobs"] = self._logprobs(piece)
+            out.append({**base, "choices": [choice]})
+        for piece in self._pieces(self.refusal, self.pieces) if self.refusal else []:
+            out.append({**base, "choices": [{"index": 0, "delta": {"refusal": piece}, "finish_reason": None}]})
         for index, (name, arguments) in enumerate(self.tool_calls):
             out.append({**base, "choices": [{"index": 0, "finish_reason": None, "delta": {"tool_calls": [
                 {"index": index, "id": f"call_{index}", "type": "function",
