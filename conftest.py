@@ -1,2 +1,2 @@
 """Wires the harness library into pytest; everything else lives in fixtures/."""
-pytest_plugins = ["fixtures.results", "fixtures.plugin"]
+pytest_plugins = ["fixtures.plugin"]  # it registers fixtures.gate, .verdicts and .results

@@ -6,6 +6,7 @@ import pytest
 
 from fixtures import grammar
 from fixtures.cases import Case, cases_for
+from fixtures.findings import fail_on, require
 from fixtures.session import Conformance
 
 PENDING = ("queued", "in_progress")
@@ -14,9 +15,10 @@ CLIENT_ERRORS = tuple(range(400, 410))
 
 def _start(conformance: Conformance, case: Case) -> dict:
     created = conformance.ok(conformance.create(conformance.request_of(case)))
-    assert created["status"] in PENDING, (
-        f"background.initial_status: create returned {created['status']!r}, expected queued or in_progress")
-    assert created["background"] is True, "background.echo: the response does not say background=true"
+    require(created["status"] in PENDING, "background.initial_status", "create is not pending",
+            expected=" or ".join(PENDING), got=created["status"])
+    require(created["background"] is True, "background.echo", "the response does not say background=true",
+            expected=True, got=created["background"])
     return created
 
 
@@ -25,8 +27,9 @@ def test_poll_to_completion(conformance: Conformance, case: Case) -> None:
     """create returns at once; polling reaches completed."""
     created = _start(conformance, case)
     final = conformance.poll_until_terminal(created["id"])
-    assert final["status"] == "completed", f"background.terminal: got {final['status']!r}"
-    assert final["output"], "background.output: a completed response has no output"
+    require(final["status"] == "completed", "background.terminal", "polling ended elsewhere",
+            expected="completed", got=final["status"])
+    require(final["output"], "background.output", "a completed response has no output")
 
 
 @pytest.mark.parametrize("case", cases_for("background", "cancel"))
@@ -34,9 +37,11 @@ def test_cancel(conformance: Conformance, case: Case) -> None:
     """cancel answers the response with status cancelled, and it stays cancelled."""
     created = _start(conformance, case)
     cancelled = conformance.ok(conformance.client.cancel(created["id"]))
-    assert cancelled["status"] == "cancelled", f"cancel.status: got {cancelled['status']!r}"
+    require(cancelled["status"] == "cancelled", "cancel.status", "cancel did not cancel",
+            expected="cancelled", got=cancelled["status"])
     final = conformance.poll_until_terminal(created["id"])
-    assert final["status"] == "cancelled", f"cancel.sticky: later GET says {final['status']!r}"
+    require(final["status"] == "cancelled", "cancel.sticky", "a later GET disagrees",
+            expected="cancelled", got=final["status"])
 
 
 @pytest.mark.parametrize("case", cases_for("background", "cancel_twice"))
@@ -45,7 +50,8 @@ def test_cancel_twice(conformance: Conformance, case: Case) -> None:
     created = _start(conformance, case)
     conformance.ok(conformance.client.cancel(created["id"]))
     again = conformance.ok(conformance.client.cancel(created["id"]))
-    assert again["status"] == "cancelled", f"cancel.idempotent: second cancel gave {again['status']!r}"
+    require(again["status"] == "cancelled", "cancel.idempotent", "the second cancel disagrees",
+            expected="cancelled", got=again["status"])
 
 
 @pytest.mark.parametrize("case", cases_for("background", "cancel_finished"))
@@ -55,7 +61,8 @@ def test_cancel_finished(conformance: Conformance, case: Case) -> None:
     conformance.poll_until_terminal(created["id"])
     conformance.error(conformance.client.cancel(created["id"]), CLIENT_ERRORS)
     after = conformance.ok(conformance.client.retrieve(created["id"]))
-    assert after["status"] == "completed", f"cancel.finished: status became {after['status']!r}"
+    require(after["status"] == "completed", "cancel.finished", "the finished response changed status",
+            expected="completed", got=after["status"])
 
 
 @pytest.mark.parametrize("case", cases_for("background", "cancel_foreground"))
@@ -77,11 +84,10 @@ def test_background_stream(conformance: Conformance, case: Case) -> None:
     exchange = conformance.create(conformance.request_of(case))
     final = conformance.ok(exchange, mode="background")
     first = exchange.events()[0]
-    assert first["response"]["status"] == "queued", (
-        f"background.created_status: response.created says {first['response']['status']!r}")
+    require(first["response"]["status"] == "queued", "background.created_status",
+            "response.created is not queued", expected="queued", got=first["response"]["status"])
     stored = conformance.ok(conformance.client.retrieve(final["id"]))
-    violations = grammar.check_stored_matches(final, stored)
-    assert not violations, "\n".join(map(str, violations))
+    fail_on(grammar.check_stored_matches(final, stored), "between the stream and GET")
 
 
 @pytest.mark.parametrize("case", cases_for("background", "background_resume"))
@@ -94,8 +100,9 @@ def test_background_resume(conformance: Conformance, case: Case) -> None:
     conformance.ok(resumed, mode="resume")
     expected = [e for e in original.events() if e.get("sequence_number", -1) > cursor]
     got = resumed.events()
-    assert got and got[0].get("sequence_number") == cursor + 1, (
-        f"resume.cursor: first resumed event has sequence_number {got[0].get('sequence_number') if got else None}, "
-        f"expected {cursor + 1}")
-    assert [e["type"] for e in got] == [e["type"] for e in expected], (
-        f"resume.events: resumed types {[e['type'] for e in got]} differ from the original after {cursor}")
+    require(got and got[0].get("sequence_number") == cursor + 1, "resume.cursor",
+            "the first resumed event's sequence_number", expected=cursor + 1,
+            got=got[0].get("sequence_number") if got else None)
+    require([e["type"] for e in got] == [e["type"] for e in expected], "resume.events",
+            f"resumed types differ from the original after {cursor}",
+            expected=[e["type"] for e in expected], got=[e["type"] for e in got])

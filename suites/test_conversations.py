@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from fixtures.cases import Case, cases_for
-from fixtures.checks import ProtocolFailure
+from fixtures.findings import require
 from fixtures.session import Conformance
 
 NOT_FOUND = 404
@@ -23,15 +23,10 @@ def _sent_texts(items: list[dict]) -> list[str]:
     return [item["content"] for item in items]
 
 
-def _require(condition: bool, rule: str, message: str) -> None:
-    if not condition:
-        raise ProtocolFailure(f"{rule}: {message}")
-
-
 def _param(conformance: Conformance, exchange, status: int, param: str) -> None:
     error = conformance.error(exchange, status)["error"]
-    _require(error.get("param") == param, "error.param",
-             f"{exchange.method} {exchange.path}: expected param {param!r}, got {error.get('param')!r}")
+    require(error.get("param") == param, "error.param",
+            f"{exchange.method} {exchange.path}: expected param {param!r}, got {error.get('param')!r}")
 
 
 @pytest.mark.parametrize("case", cases_for("conversations", "lifecycle"))
@@ -40,24 +35,24 @@ def test_lifecycle(conformance: Conformance, case: Case) -> None:
     created = conformance.ok(conformance.client.conversation_create(items=case.params["items"],
                                                                  metadata=case.params["metadata"]),
                              kind="conversation")
-    _require(created.get("metadata") == case.params["metadata"], "conversation.metadata",
-             f"expected {case.params['metadata']}, got {created.get('metadata')}")
+    require(created.get("metadata") == case.params["metadata"], "conversation.metadata",
+            f"expected {case.params['metadata']}, got {created.get('metadata')}")
     got = conformance.ok(conformance.client.conversation_retrieve(created["id"]), kind="conversation")
-    _require(got == created, "conversation.retrieve", f"GET gave {got}, create gave {created}")
+    require(got == created, "conversation.retrieve", f"GET gave {got}, create gave {created}")
     updated = conformance.ok(conformance.client.conversation_update(created["id"], metadata=case.params["updated"]),
                              kind="conversation")
-    _require(updated.get("metadata") == case.params["updated"], "conversation.update",
-             f"expected metadata {case.params['updated']}, got {updated.get('metadata')}")
+    require(updated.get("metadata") == case.params["updated"], "conversation.update",
+            f"expected metadata {case.params['updated']}, got {updated.get('metadata')}")
     again = conformance.ok(conformance.client.conversation_retrieve(created["id"]), kind="conversation")
-    _require(again.get("metadata") == case.params["updated"], "conversation.update",
-             f"GET after update gave metadata {again.get('metadata')}")
+    require(again.get("metadata") == case.params["updated"], "conversation.update",
+            f"GET after update gave metadata {again.get('metadata')}")
     page = conformance.ok(conformance.client.conversation_items_list(created["id"], order="asc"),
                           kind="conversation_items")
-    _require(_texts(page) == _sent_texts(case.params["items"]), "conversation.items",
-             f"the items created with the conversation list as {_texts(page)}")
+    require(_texts(page) == _sent_texts(case.params["items"]), "conversation.items",
+            f"the items created with the conversation list as {_texts(page)}")
     deleted = conformance.ok(conformance.client.conversation_delete(created["id"]), kind="conversation_deleted")
-    _require(deleted.get("id") == created["id"] and deleted.get("deleted") is True, "conversation.delete",
-             f"got {deleted}")
+    require(deleted.get("id") == created["id"] and deleted.get("deleted") is True, "conversation.delete",
+            f"got {deleted}")
     conformance.error(conformance.client.conversation_retrieve(created["id"]), NOT_FOUND)
 
 
@@ -67,25 +62,25 @@ def test_items(conformance: Conformance, case: Case) -> None:
     cid = conformance.ok(conformance.client.conversation_create(items=case.params["items"]), kind="conversation")["id"]
     added = conformance.ok(conformance.client.conversation_items_create(cid, items=case.params["added"]),
                            kind="conversation_items")
-    _require(_texts(added) == _sent_texts(case.params["added"]), "conversation.items.create",
-             f"the answer lists {_texts(added)}")
+    require(_texts(added) == _sent_texts(case.params["added"]), "conversation.items.create",
+            f"the answer lists {_texts(added)}")
     every = _sent_texts(case.params["items"] + case.params["added"])
     asc = conformance.ok(conformance.client.conversation_items_list(cid, order="asc", include=case.params["include"]),
                          kind="conversation_items")
-    _require(_texts(asc) == every, "conversation.items.order", f"asc gave {_texts(asc)}, expected {every}")
+    require(_texts(asc) == every, "conversation.items.order", f"asc gave {_texts(asc)}, expected {every}")
     first = conformance.ok(conformance.client.conversation_items_list(cid, limit=2), kind="conversation_items")
-    _require(_texts(first) == every[::-1][:2] and first["has_more"] is True, "conversation.items.limit",
-             f"the default order (desc) with limit 2 gave {_texts(first)}, has_more {first['has_more']}")
-    _require(first.get("last_id") == first["data"][-1]["id"], "conversation.items.last_id", "not the last item's id")
+    require(_texts(first) == every[::-1][:2] and first["has_more"] is True, "conversation.items.limit",
+            f"the default order (desc) with limit 2 gave {_texts(first)}, has_more {first['has_more']}")
+    require(first.get("last_id") == first["data"][-1]["id"], "conversation.items.last_id", "not the last item's id")
     rest = conformance.ok(conformance.client.conversation_items_list(cid, limit=2, after=first["last_id"]),
                           kind="conversation_items")
-    _require(_texts(rest) == every[::-1][2:] and rest["has_more"] is False, "conversation.items.after",
-             f"after {first['last_id']} gave {_texts(rest)}, has_more {rest['has_more']}")
+    require(_texts(rest) == every[::-1][2:] and rest["has_more"] is False, "conversation.items.after",
+            f"after {first['last_id']} gave {_texts(rest)}, has_more {rest['has_more']}")
     item_id = added["data"][0]["id"]
     item = conformance.ok(conformance.client.conversation_item_retrieve(cid, item_id), kind="conversation_item")
-    _require(item.get("id") == item_id, "conversation.items.retrieve", f"got id {item.get('id')}")
+    require(item.get("id") == item_id, "conversation.items.retrieve", f"got id {item.get('id')}")
     conv = conformance.ok(conformance.client.conversation_item_delete(cid, item_id), kind="conversation")
-    _require(conv.get("id") == cid, "conversation.items.delete", f"expected the conversation, got {conv}")
+    require(conv.get("id") == cid, "conversation.items.delete", f"expected the conversation, got {conv}")
     conformance.error(conformance.client.conversation_item_retrieve(cid, item_id), NOT_FOUND)
     conformance.error(conformance.client.conversation_item_delete(cid, item_id), NOT_FOUND)
 
@@ -101,15 +96,15 @@ def test_turns(conformance: Conformance, case: Case) -> None:
         request = conformance.request_of(case, body)
         exchange = conformance.create(request)
         response = conformance.ok(exchange)
-        _require((response.get("conversation") or {}).get("id") == cid, "conversation.echo",
-                 f"the response names conversation {response.get('conversation')!r}")
+        require((response.get("conversation") or {}).get("id") == cid, "conversation.echo",
+                f"the response names conversation {response.get('conversation')!r}")
         outputs = [i for i in response.get("output") or [] if i.get("type") == "message"]
         expected += [request["input"]] + _texts({"data": outputs})
         last = (request, response, exchange)
     page = conformance.ok(conformance.client.conversation_items_list(cid, order="asc", limit=100),
                           kind="conversation_items")
-    _require(_texts(page) == expected, "conversation.append",
-             f"the conversation lists {_texts(page)}, expected {expected}")
+    require(_texts(page) == expected, "conversation.append",
+            f"the conversation lists {_texts(page)}, expected {expected}")
     request, response, exchange = last
     conformance.capability(case, response, request, exchange)
 

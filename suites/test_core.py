@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from fixtures.cases import Case, cases_for
+from fixtures.findings import require
 from fixtures.session import Conformance
 
 
@@ -18,7 +19,7 @@ def test_retrieve_equals_create(conformance: Conformance, case: Case) -> None:
     """GET /responses/{id} returns exactly what create returned."""
     created = conformance.ok(conformance.create(conformance.request_of(case)))
     retrieved = conformance.ok(conformance.client.retrieve(created["id"]))
-    assert retrieved == created, "retrieve.equals_create: GET differs from the create answer"
+    require(retrieved == created, "retrieve.equals_create", "GET differs from the create answer")
 
 
 @pytest.mark.parametrize("case", cases_for("core", "follow_up"))

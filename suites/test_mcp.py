@@ -6,7 +6,7 @@ import json
 import pytest
 
 from fixtures.cases import Case, cases_for
-from fixtures.checks import ProtocolFailure
+from fixtures.findings import require
 from fixtures.session import Conformance
 
 
@@ -22,16 +22,16 @@ def test_approval_round_trip(conformance: Conformance, case: Case) -> None:
     request = conformance.request_of(case)
     first = conformance.ok(conformance.create(request))
     approvals = [i for i in first["output"] if i.get("type") == "mcp_approval_request"]
-    if not approvals:
-        raise ProtocolFailure(f"mcp.approval: no mcp_approval_request in {[i['type'] for i in first['output']]}")
+    require(approvals, "mcp.approval", "no mcp_approval_request in the output",
+            got=[i["type"] for i in first["output"]])
     follow = {"previous_response_id": first["id"], "tools": request["tools"],
               "input": [{"type": "mcp_approval_response", "approval_request_id": approvals[0]["id"],
                          "approve": True}]}
     exchange = conformance.create(follow)
     response = conformance.ok(exchange)
     calls = [i for i in response["output"] if i.get("type") == "mcp_call"]
-    if not calls or calls[0].get("error"):
-        raise ProtocolFailure(f"mcp.approval: the approved call did not run: {response['output']}")
+    require(calls and not calls[0].get("error"), "mcp.approval", "the approved call did not run",
+            got=response["output"])
     conformance.capability(case, response, follow, exchange)
 
 
@@ -44,6 +44,6 @@ def test_credentials_not_stored(conformance: Conformance, case: Case) -> None:
     conformance.ok(stored)
     token = conformance.bindings["mcp_token"]
     for exchange in conformance.transcript.exchanges:
-        assert token not in exchange.body.decode("utf-8", "replace"), (
-            f"mcp.credentials_echoed: {exchange.method} {exchange.path} returns the MCP credential")
-    assert token not in json.dumps(created), "mcp.credentials_echoed"
+        require(token not in exchange.body.decode("utf-8", "replace"), "mcp.credentials_echoed",
+                f"{exchange.method} {exchange.path} returns the MCP credential")
+    require(token not in json.dumps(created), "mcp.credentials_echoed", "the create answer holds it")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fixtures.cases import Case, cases_for
+from fixtures.findings import require
 from fixtures.overflow import oversized_input
 from fixtures.session import Conformance
 
@@ -31,9 +32,11 @@ def test_rejected(conformance: Conformance, case: Case) -> None:
 def test_background(conformance: Conformance, case: Case) -> None:
     """A background request with its options is queued, then reaches a terminal status."""
     created = conformance.ok(conformance.create(conformance.request_of(case)))
-    assert created["status"] in PENDING, f"background.initial_status: got {created['status']!r}"
+    require(created["status"] in PENDING, "background.initial_status", "not queued or in_progress",
+            expected=PENDING, got=created["status"])
     final = conformance.poll_until_terminal(created["id"])
-    assert final["status"] == "completed", f"background.terminal: got {final['status']!r}"
+    require(final["status"] == "completed", "background.terminal", "the polled response did not complete",
+            expected="completed", got=final["status"])
 
 
 @pytest.mark.parametrize("case", cases_for("parameters", "overflow"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from fixtures.cases import Case, cases_for
+from fixtures.findings import require
 from fixtures.session import Conformance
 
 NOT_FOUND = 404
@@ -30,7 +31,8 @@ def test_delete_then_get(conformance: Conformance, case: Case) -> None:
     """DELETE answers {id, object, deleted: true}; the response is then gone."""
     created = conformance.ok(conformance.create(conformance.request_of(case)))
     deleted = conformance.ok(conformance.client.delete(created["id"]), kind="deleted")
-    assert deleted["id"] == created["id"], f"delete.id: expected {created['id']!r}, got {deleted['id']!r}"
+    require(deleted["id"] == created["id"], "delete.id", "DELETE names another response",
+            expected=created["id"], got=deleted["id"])
     conformance.error(conformance.client.retrieve(created["id"]), NOT_FOUND)
 
 
@@ -58,9 +60,11 @@ def test_input_items_order(conformance: Conformance, case: Case) -> None:
     created = conformance.ok(conformance.create(request))
     sent = [m["content"] for m in request["input"]]
     ascending = conformance.ok(conformance.client.input_items(created["id"], order="asc"), kind="input_items")
-    assert _texts(ascending) == sent, f"input_items.order: asc gave {_texts(ascending)}, sent {sent}"
+    require(_texts(ascending) == sent, "input_items.order", "order=asc differs from the input",
+            expected=sent, got=_texts(ascending))
     default = conformance.ok(conformance.client.input_items(created["id"]), kind="input_items")
-    assert _texts(default) == sent[::-1], f"input_items.order: default gave {_texts(default)}, expected desc"
+    require(_texts(default) == sent[::-1], "input_items.order", "the default order is not newest first",
+            expected=sent[::-1], got=_texts(default))
 
 
 @pytest.mark.parametrize("case", cases_for("stateful", "input_items_pages"))
@@ -68,14 +72,15 @@ def test_input_items_pages(conformance: Conformance, case: Case) -> None:
     """limit and after page through input_items; has_more, first_id and last_id agree."""
     created = conformance.ok(conformance.create(conformance.request_of(case)))
     first = conformance.ok(conformance.client.input_items(created["id"], order="asc", limit=2), kind="input_items")
-    assert len(first["data"]) == 2 and first["has_more"] is True, \
-        f"input_items.limit: expected 2 items and has_more, got {len(first['data'])} / {first['has_more']}"
-    assert first["last_id"] == first["data"][-1]["id"], "input_items.last_id: not the last item's id"
+    require(len(first["data"]) == 2 and first["has_more"] is True, "input_items.limit",
+            "limit=2 of 3 items", expected="2 items, has_more", got=f"{len(first['data'])}, {first['has_more']}")
+    require(first["last_id"] == first["data"][-1]["id"], "input_items.last_id", "not the last item's id",
+            expected=first["data"][-1]["id"], got=first["last_id"])
     rest = conformance.ok(conformance.client.input_items(created["id"], order="asc", after=first["last_id"]),
                           kind="input_items")
-    assert len(rest["data"]) == 1 and rest["has_more"] is False, \
-        f"input_items.after: expected the 1 remaining item, got {len(rest['data'])} / {rest['has_more']}"
-    assert rest["data"][0]["id"] not in {i["id"] for i in first["data"]}, "input_items.after: page overlap"
+    require(len(rest["data"]) == 1 and rest["has_more"] is False, "input_items.after",
+            "the rest after last_id", expected="1 item, no more", got=f"{len(rest['data'])}, {rest['has_more']}")
+    require(rest["data"][0]["id"] not in {i["id"] for i in first["data"]}, "input_items.after", "page overlap")
 
 
 @pytest.mark.parametrize("case", cases_for("stateful", "chain_input_items"))
@@ -83,16 +88,18 @@ def test_chain_input_items(conformance: Conformance, case: Case) -> None:
     """A follow-up's input_items are its own input, not the whole conversation."""
     (_, _, _), (request, response, _) = conformance.chain(case)
     page = conformance.ok(conformance.client.input_items(response["id"]), kind="input_items")
-    assert _texts(page) == [request["input"]], f"input_items.chain: got {_texts(page)}"
+    require(_texts(page) == [request["input"]], "input_items.chain", "not the follow-up's own input",
+            expected=[request["input"]], got=_texts(page))
 
 
 @pytest.mark.parametrize("case", cases_for("stateful", "chain_instructions"))
 def test_chain_instructions(conformance: Conformance, case: Case) -> None:
     """Instructions belong to their turn: a follow-up without them has null instructions."""
     (_, first, _), (_, second, _) = conformance.chain(case)
-    assert first["instructions"] == case.request["instructions"], "instructions.echo: first turn"
-    assert second["instructions"] is None, (
-        f"instructions.carried_over: the follow-up has {second['instructions']!r}")
+    require(first["instructions"] == case.request["instructions"], "instructions.echo", "first turn",
+            expected=case.request["instructions"], got=first["instructions"])
+    require(second["instructions"] is None, "instructions.carried_over", "the follow-up has instructions",
+            expected=None, got=second["instructions"])
 
 
 @pytest.mark.parametrize("case", cases_for("stateful", "chain"))

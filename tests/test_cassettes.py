@@ -12,6 +12,7 @@ import yaml
 from fixtures import cassettes, checks
 from fixtures.capture import Exchange, _CapturedStream
 from fixtures.client import ResponsesClient
+from fixtures.findings import errors
 from fixtures.capture import Transcript
 from fixtures.sse import parse_frames
 
@@ -44,7 +45,7 @@ def test_replay_hands_sse_to_the_client_one_frame_per_chunk() -> None:
 def test_an_unchanged_recording_replays_conformant() -> None:
     exchange = _replay(RECORDED)
     assert exchange.replayed and len(exchange.frames) > 5
-    assert checks.judge(exchange, profile="openai").errors == []
+    assert errors(checks.judge(exchange, dialect="openai")) == []
 
 
 @pytest.mark.skipif(not RECORDED.exists(), reason="the local recordings are not present")
@@ -60,7 +61,7 @@ def test_one_changed_byte_in_a_recorded_event_is_caught(tmp_path: Path, old: str
     assert old in text, f"the recording has no {old!r} to change"
     mutated = tmp_path / RECORDED.name
     mutated.write_text(text.replace(old, new, 1))
-    findings = checks.judge(_replay(mutated), profile="openai").errors
+    findings = [f.line() for f in errors(checks.judge(_replay(mutated), dialect="openai"))]
     assert any(rule in f for f in findings), f"no {rule} finding in {findings}"
 
 

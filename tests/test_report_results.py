@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from fixtures.report.model import MissingFooter, ResultsError, read_results
-from fixtures.results import rules_of, scrub
+from fixtures.findings import CapabilityFailure, Finding, ProtocolFailure, findings_of, rule_ids
+from fixtures.secrets import scrub
 
 pytest_plugins = ["pytester"]
 
@@ -40,7 +41,7 @@ def broken():
 """
 TESTS = """
 import pytest
-from fixtures.checks import ProtocolFailure
+from fixtures.findings import Finding, ProtocolFailure
 
 @pytest.mark.core
 @pytest.mark.parametrize("case", ["plain-text"])
@@ -50,18 +51,20 @@ def test_passes(target, case):
 @pytest.mark.streaming
 @pytest.mark.parametrize("case", ["broken-stream"])
 def test_protocol(target, case):
-    raise ProtocolFailure("2 protocol finding(s) on POST /v1/responses:\\n"
-                          "  - grammar [sequence.contiguous] event 3 sequence_number: gap (expected 3, got 5)\\n"
-                          "  - schema response: $.usage: None is not of type 'object'")
+    raise ProtocolFailure([
+        Finding("sequence.contiguous", 3, "sequence_number", "gap", 3, 5),
+        Finding("schema.response", message="None is not of type 'object'", path="$.usage")],
+        "on POST /v1/responses")
 
 @pytest.mark.core
 def test_unreachable(target):
-    raise ProtocolFailure("1 protocol finding(s) on POST /v1/responses:\\n"
-                          "  - transport: ConnectError: [Errno 111] Connection refused after 0 events")
+    raise ProtocolFailure([Finding("transport", message="ConnectError: [Errno 111] Connection refused")],
+                          "on POST /v1/responses")
 
 @pytest.mark.core
 def test_expectation(target):
-    assert False, "expect.status: expected 'completed', got 'failed'"
+    raise ProtocolFailure([Finding("expect.status", message="unexpected status", expected="completed",
+                                   got="failed")])
 
 @pytest.mark.core
 def test_crash(target):
@@ -161,20 +164,30 @@ def test_a_line_breaking_the_schema_names_file_and_line(tmp_path: Path, line: st
         read_results(path)
 
 
-@pytest.mark.parametrize(("message", "rules"), [
-    ("fixtures.checks.ProtocolFailure: 1 protocol finding(s) on GET /v1/responses/x:\n"
-     "  - http.status: GET /v1/responses/x expected 200, got 404: {}", ["http.status"]),
-    ("AssertionError: [item.added_before_done] event 7 output_index: …\n[sequence.start] stream -: …",
-     ["item.added_before_done", "sequence.start"]),
-    ("ProtocolFailure: 2 protocol finding(s)\n  - schema event[4] response.created: $.x: bad\n"
-     "  - transport: ReadTimeout after 3 events", ["schema.event", "transport"]),
-    ("AssertionError: capability (the model's answer, not the protocol):\n"
-     "  - capability.text_matches: 'Paris' not found in 'London'", ["capability", "capability.text_matches"]),
-    ("AssertionError: mcp.credentials_echoed\nassert 'tok' not in '...'", ["mcp.credentials_echoed"]),
-    ("AssertionError: assert 1 == 2", []),
-])
-def test_rule_ids_come_from_the_failure_lines(message: str, rules: list[str]) -> None:
-    assert rules_of(message) == rules
+@pytest.mark.parametrize(("error", "rules"), [
+    (ProtocolFailure([Finding("http.status", message="GET /v1/responses/x: {}", expected="200", got=404)]),
+     ("http.status",)),
+    (ProtocolFailure([Finding("schema.event", 4, "response.created", "bad", path="$.x"),
+                      Finding("transport", message="ReadTimeout after 3 events"),
+                      Finding("schema.event", 5, "response.in_progress", "bad", path="$.y")]),
+     ("schema.event", "transport")),
+    (CapabilityFailure([Finding("capability.text_matches", message="'Paris' not found in 'London'")]),
+     ("capability.text_matches",)),
+    (AssertionError("expect.status: a message that only looks like a rule id"), ()),
+    (KeyError("missing"), ()),
+], ids=["http-status", "schema-and-transport", "capability", "plain-assert", "crash"])
+def test_rule_ids_come_from_the_findings_an_exception_carries(error: BaseException, rules: tuple) -> None:
+    assert rule_ids(findings_of(error)) == rules
+
+
+def test_the_message_is_rendered_from_the_findings() -> None:
+    failure = ProtocolFailure([Finding("sequence.contiguous", 3, "sequence_number", "gap", 3, 5),
+                               Finding("schema.response", message="bad", path="$.usage")], "on POST /v1/responses")
+    assert str(failure).splitlines() == [
+        "2 protocol finding(s) on POST /v1/responses:",
+        "  - grammar [sequence.contiguous] event 3 sequence_number: gap (expected 3, got 5)",
+        "  - schema response: $.usage: bad",
+    ]
 
 
 def test_scrub_hides_credentials_in_every_shape() -> None:

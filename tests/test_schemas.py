@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.schemas import (
-    PROFILES,
+    DIALECTS,
     SCHEMA_ROOT,
     errors_only,
     event_schema_types,
@@ -38,7 +38,7 @@ def completed_response() -> dict:
     return copy.deepcopy(frames[-1].json()["response"])
 
 
-@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("profile", DIALECTS)
 def test_committed_schemas_match_installed_sdk(profile: str) -> None:
     generator = load_generator()
     fresh = {name: generator.dump(schema) for name, schema in generator.build(profile).items()}
@@ -164,8 +164,8 @@ def test_input_items_page() -> None:
     assert [i.message for i in validate_input_items(page)] == ["'has_more' is a required property"]
 
 
-def test_unknown_profile_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="unknown schema profile 'strict'"):
+def test_unknown_dialect_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="unknown schema dialect 'strict'"):
         validate_response({}, "strict")
 
 
