@@ -1,0 +1,96 @@
+"""The rule registry and findings as values: undeclared ids are refused, dead rules fail the run,
+and a reworded message changes neither a recorded verdict nor a results file's rule ids."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fixtures.findings import Finding, ProtocolFailure
+from fixtures.profiles import PROFILES
+from fixtures.rule_coverage import EMITTED_ENV
+from fixtures.rules import RULES, UndeclaredRule, declared
+
+pytest_plugins = ["pytester"]
+REPO = Path(__file__).resolve().parent.parent
+# Rewords every message and renders every finding without its rule id: if anything still read
+# rule ids out of text, the verdicts and the results below would change.
+REWORD_PLUGIN = '''
+from fixtures import findings
+
+def _reworded(self, text=None):
+    object.__setattr__(self, "message", "something else went wrong here")
+    findings.EMITTED.add(self.rule)
+
+findings.Finding.__post_init__ = _reworded
+findings.Finding.__str__ = lambda self: "a finding, reworded"
+findings.Finding.line = lambda self: "a finding, reworded"
+'''
+
+
+def test_a_finding_of_an_undeclared_rule_is_refused() -> None:
+    with pytest.raises(UndeclaredRule, match="'made.up' is not declared in fixtures/rules.py"):
+        Finding("made.up", message="a check inventing an id")
+    with pytest.raises(UndeclaredRule):
+        ProtocolFailure([Finding("schema.responses", message="a typo of schema.response")])
+
+
+def test_every_rule_has_a_meaning_a_known_profile_and_a_source() -> None:
+    for rule in RULES.values():
+        assert rule.meaning and rule.profile in PROFILES and rule.source, rule
+    assert declared("sequence.contiguous").source == "grammar"
+    assert declared("cancel.sticky").profile == "background"
+
+
+DEAD_TESTS = """
+from fixtures.findings import Finding
+from fixtures.rules import RULES
+
+def test_emits_some_rules():
+    for rule in {emitted}:
+        Finding(rule, message="emitted")
+"""
+PLANT_CONFTEST = """
+from fixtures import rules
+rules.RULES["planted.dead"] = rules.Rule("planted.dead", "a rule nothing checks", "core", "suite")
+"""
+
+
+def _coverage_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, emitted: str,
+                  plant: bool) -> pytest.RunResult:
+    monkeypatch.delenv(EMITTED_ENV, raising=False)  # this run owns its own emitted-rules file
+    if plant:
+        pytester.makeconftest(PLANT_CONFTEST)
+    pytester.makepyfile(test_emit=DEAD_TESTS.format(emitted=emitted))
+    return pytester.runpytest_subprocess("-p", "fixtures.plugin", "-p", "no:cacheprovider", "--rule-coverage")
+
+
+def test_a_declared_rule_no_test_emits_fails_the_run(pytester: pytest.Pytester,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    result = _coverage_run(pytester, monkeypatch, "[r for r in RULES if r != 'planted.dead']", plant=True)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()[-2000:]
+    result.stdout.fnmatch_lines(["*dead rules*", "planted.dead: a rule nothing checks"])
+    assert "sequence.contiguous:" not in result.stdout.str()
+
+
+def test_a_run_emitting_every_rule_passes_the_dead_rule_check(pytester: pytest.Pytester,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    result = _coverage_run(pytester, monkeypatch, "list(RULES)", plant=False)
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-2000:]
+    assert "dead rules" not in result.stdout.str()
+
+
+def test_reworded_messages_keep_the_recorded_verdicts(pytester: pytest.Pytester) -> None:
+    """The replay of recorded deviations still matches verdicts.json when no message names a rule."""
+    pytester.makepyfile(reword=REWORD_PLUGIN)
+    pytester.syspathinsert()
+    result = pytester.runpytest_subprocess(
+        str(REPO / "suites" / "test_tools.py"), str(REPO / "suites" / "test_stateful.py"),
+        f"--rootdir={REPO}", "-c", str(REPO / "pyproject.toml"), "-p", "reword", "-p", "no:cacheprovider",
+        "--provider", "llamastack", "--record-mode", "none", "-rx")
+    outcomes = result.parseoutcomes()
+    assert result.ret == pytest.ExitCode.OK and outcomes.get("xfailed", 0) >= 5, result.stdout.str()[-3000:]
+    # the deviations whose ids are expectation and chain findings, not only schema ones
+    result.stdout.fnmatch_lines(["*known deviation, recorded live: expect.function_calls, expect.function_name*"])
+    result.stdout.fnmatch_lines(["*known deviation, recorded live: chain.previous_response_id*"])
+    assert "verdict changed" not in result.stdout.str()
