@@ -289,6 +289,18 @@ def test_events_after_terminal_and_second_terminal() -> None:
     assert {"lifecycle.terminal_not_last", "lifecycle.terminal_repeated"} <= rules(events)
 
 
+def test_a_failed_stream_needs_an_error_and_nothing_but_response_failed_after_error() -> None:
+    assert rules(failed_stream()) == set()
+    events = failed_stream()
+    events[-1]["response"]["error"] = None
+    assert "failed.error_null" in rules(events)
+    events = failed_stream()
+    error_at = index_of(events, "error")
+    events.insert(error_at + 1, copy.deepcopy(events[error_at]))
+    renumber(events)
+    assert "lifecycle.error_not_final" in rules(events)
+
+
 def test_bad_json_and_truncated_last_frame() -> None:
     body = to_sse(text_message_stream())[:-2] + b"\n\ndata: {nope\n"
     found = {v.rule for v in check_stream(parse_frames(body))}
