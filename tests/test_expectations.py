@@ -8,10 +8,13 @@ import pytest
 
 from fixtures.capture import Exchange
 from fixtures.expectations import CAPABILITY, EXPECT, evaluate
+from fixtures.hosted import refusal_problems
 
 TEXT = {"type": "message", "content": [{"type": "output_text", "text": "London"}]}
 CALL = {"type": "function_call", "name": "get_weather", "arguments": "not json", "call_id": "c"}
 REQUEST = {"tools": [{"type": "function", "name": "get_weather"},
+                     {"type": "custom", "name": "digits", "format": {"type": "grammar", "syntax": "regex",
+                                                                     "definition": "[0-9]+"}},
                      {"type": "mcp", "server_label": "s", "headers": {"Authorization": "Bearer tok-secret"}}],
            "metadata": {"a": "b"}}
 
@@ -43,6 +46,13 @@ MISSES: list[tuple[str, str, Any, dict[str, Any], list[str]]] = [
     ("expect", "stream_error", True, {}, ["expect.stream_error"]),
     ("expect", "usage_adds_up", True, {"usage": None}, ["expect.usage_adds_up"]),
     ("expect", "min_text_deltas", 2, {}, ["expect.min_text_deltas"]),
+    ("expect", "events", ["response.output_text.delta"], {}, ["expect.events"]),
+    ("expect", "max_items", {"function_call": 0}, {"output": [CALL]}, ["expect.max_items"]),
+    ("expect", "logprobs", 2, {"output": [TEXT]}, ["expect.logprobs"]),
+    ("expect", "namespace", "crm", {"output": [CALL]}, ["expect.namespace"]),
+    ("expect", "grammar_input", True, {"output": [{"type": "custom_tool_call", "name": "digits", "input": "x"}]},
+     ["expect.grammar_input"]),
+    ("expect", "reasoning", {"encrypted": True}, {"output": []}, ["expect.reasoning"]),
     ("capability", "text_matches", "Paris", {"output": [TEXT]}, ["capability.text_matches"]),
     ("capability", "arguments_match", {"city": "Paris"}, {"output": [CALL]}, ["capability.arguments_match"]),
     ("capability", "mcp_output_matches", "6", {"output": []}, ["capability.mcp_output_matches"]),
@@ -86,3 +96,14 @@ def test_a_met_expectation_gives_nothing() -> None:
     response = {"status": "completed", "output": [TEXT]}
     assert evaluate(EXPECT, {"status": "completed", "output_types": ["message"]}, response, {}, _exchange()) == []
     assert evaluate(CAPABILITY, {"text_matches": "lond"}, response, {}, _exchange()) == []
+
+
+def test_a_hosted_tool_refusal_must_name_the_tool() -> None:
+    request = {"tools": [{"type": "function", "name": "f"}, {"type": "web_search"}]}
+    named = {"error": {"param": "tools[1]", "message": "web_search is not supported here"}}
+    assert refusal_problems(request, named) == []
+    for error, field in [({"error": {"param": "tools", "message": "web_search"}}, "error.param"),
+                         ({"error": {"param": "tools[1]", "message": "unsupported tool"}}, "error.message"),
+                         ({"detail": "no"}, None)]:
+        found = refusal_problems(request, error)
+        assert [(f.rule, f.field) for f in found] == [("hosted_tool.refusal", field)]
