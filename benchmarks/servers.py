@@ -6,9 +6,6 @@ started, on exit or error.
 """
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,17 +14,12 @@ from typing import Any
 
 import httpx2
 
+from fixtures.processes import free_port, stop_group
+
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 POLL_SECONDS = 0.05
-
-
-def free_port() -> int:
-    """A free loopback TCP port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Process:
@@ -63,15 +55,8 @@ class Process:
 
     def stop(self) -> None:
         """SIGTERM the process group this object started, then SIGKILL it if it lingers."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        pgid = self.proc.pid  # start_new_session: the child leads its own group
-        os.killpg(pgid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.killpg(pgid, signal.SIGKILL)
-            self.proc.wait()
+        if self.proc is not None:
+            stop_group(self.proc, STOP_TIMEOUT)
 
 
 def upstream_process(log_dir: Path) -> Process:

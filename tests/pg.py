@@ -10,18 +10,18 @@ process (`shared_cluster`); it is stopped at interpreter exit.
 from __future__ import annotations
 
 import atexit
-import ctypes
 import glob
 import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from fixtures.processes import dying_with_parent, free_port
 
 BIN_GLOB = "/usr/lib/postgresql/*/bin"
 RUN_AS_WHEN_ROOT = "postgres"
@@ -37,7 +37,6 @@ SERVER_SETTINGS = {
     "max_connections": "100",
     "shared_buffers": "16MB",
 }
-PR_SET_PDEATHSIG = 1
 
 
 class PostgresUnavailable(RuntimeError):
@@ -64,18 +63,8 @@ def _driver_available() -> None:
         raise PostgresUnavailable(f"the psycopg driver is not installed ({exc}); pip install 'psycopg[binary]'")
 
 
-def _stop_with_parent() -> None:
-    """In the child before exec: SIGQUIT (immediate shutdown) when the test process dies."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGQUIT)
-    except OSError:
-        pass
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# In the child before exec: SIGQUIT (PostgreSQL's immediate shutdown) when the test process dies.
+_stop_with_parent = dying_with_parent(signal.SIGQUIT)
 
 
 class PostgresCluster:
@@ -94,7 +83,7 @@ class PostgresCluster:
             self.user = RUN_AS_WHEN_ROOT
         self.dir = Path(tempfile.mkdtemp(prefix="pgtest-"))
         self.data = self.dir / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.proc: subprocess.Popen | None = None
         self._databases: list[str] = []
 

@@ -5,7 +5,6 @@ The child dies with the test process (PDEATHSIG), so a crashed test run leaves n
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import selectors
 import signal
@@ -17,18 +16,11 @@ from typing import Any
 
 import httpx2
 
-from upstream import DEFAULT_MODEL, free_port
+from fixtures.processes import die_with_parent, free_port
+from upstream import DEFAULT_MODEL
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
 
 
 class RouterProcess:
@@ -44,7 +36,7 @@ class RouterProcess:
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
                                          env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                                         preexec_fn=_die_with_parent)
+                                         preexec_fn=die_with_parent)
         self._wait_listening()
         self.client = httpx2.Client(base_url=self.url, timeout=30)
 

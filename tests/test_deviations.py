@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from deviants import DEVIATIONS, NO_DEVIATION
-from fixtures.targets import BACKEND_CASSETTES, Process, free_port, start_process
+from fixtures.processes import free_port
+from fixtures.targets import BACKEND_CASSETTES, Process, start_process
 
 pytest_plugins = ["pytester"]
 

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 import pytest
 
 from deviants import MODEL_DEVIATIONS, NO_DEVIATION
-from fixtures.targets import Process, free_port, start_process
+from fixtures.processes import free_port
+from fixtures.targets import Process, start_process
 from test_deviations import PLUGINS, REPO, RUN_GUARD_S, Catch, assert_all_pass, assert_caught
 from upstream import ContextAwareUpstream, ServerThread
 

@@ -23,7 +23,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
-from fixtures.targets import free_port, start_process
+from fixtures.processes import free_port
+from fixtures.targets import start_process
 from reference_impl.openapi import DOCUMENT_PATH, document
 from upstream import DEFAULT_MODEL, serve_upstream
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +9,7 @@ import anyio
 import pytest
 
 from fixtures.mcp_server import McpServerHandle, serve_mcp
+from fixtures.processes import free_port
 from reference_impl.credentials import strip_credentials
 from reference_impl.mcp import CHAT_NAME_MAX, McpToolError, McpToolset
 
@@ -46,12 +46,6 @@ def _list(toolset: McpToolset) -> list[dict]:
 
 def _call(toolset: McpToolset, name: str, arguments: str) -> dict:
     return anyio.run(toolset.call, name, arguments)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_no_mcp_tools_gives_none() -> None:
@@ -169,7 +163,7 @@ def test_authorization_overrides_a_header_in_any_case(gated_server: McpServerHan
 
 
 def test_unreachable_server_gives_an_error_item() -> None:
-    toolset = _toolset(_tool(f"http://127.0.0.1:{_free_port()}/mcp", label="gone"))
+    toolset = _toolset(_tool(f"http://127.0.0.1:{free_port()}/mcp", label="gone"))
     [item] = _list(toolset)
     assert item["tools"] == [] and "gone" in item["error"] and "connection failed" in item["error"]
     failed = _call(toolset, "gone__add", "{}")

@@ -25,7 +25,8 @@ import pytest
 
 from fixtures.mcp_server import serve_mcp
 from fixtures.secrets import scan_text
-from fixtures.targets import Process, free_port, start_process
+from fixtures.processes import free_port
+from fixtures.targets import Process, start_process
 from upstream import DEFAULT_MODEL, Reply, ScriptedUpstream, ServerThread, stream_events
 
 MCP_TOKEN = f"mcp-tok-{secrets.token_hex(12)}"

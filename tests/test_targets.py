@@ -10,6 +10,7 @@ import time
 import pytest
 
 from fixtures import targets
+from fixtures.processes import port_is_free
 from reference_impl import launcher
 
 needs_model = pytest.mark.skipif(not launcher.model_available(), reason="the model wheel is not installed")
@@ -36,7 +37,7 @@ def _assert_stopped(process: targets.Process) -> None:
     pid, port = process.popen.pid, process.port
     process.stop()
     assert _gone(pid), f"target process {pid} is still alive"
-    assert targets.port_is_free(port), f"port {port} still accepts connections"
+    assert port_is_free(port), f"port {port} still accepts connections"
     process.stop()  # idempotent
 
 
@@ -66,6 +67,6 @@ def test_a_target_dies_with_a_killed_suite() -> None:
         suite.send_signal(signal.SIGKILL)
         suite.wait(10)
         assert _gone(pid), f"the target {pid} outlived the killed suite"
-        assert targets.port_is_free(port)
+        assert port_is_free(port)
     finally:
         suite.kill()

@@ -3,27 +3,26 @@
 `ScriptedUpstream` answers ``POST /v1/chat/completions`` with the next `Reply` of its script
 (text chunks, tool calls, HTTP errors, slowness, a disconnect or a malformed chunk mid-stream),
 records every request body it received, and serves ``/v1/models`` (and ``/props`` when given).
-`ServerThread` runs an app under uvicorn on a free loopback port, for the upstream and the router.
+`ServerThread` (from fixtures.processes) runs an app under uvicorn on a free loopback port, for the
+upstream and the router.
 """
 from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from fixtures.processes import ServerThread, free_port  # noqa: F401 - the tests import free_port from here
+
 DEFAULT_MODEL = "test-model"
-START_TIMEOUT = 10.0
 
 
 @dataclass
@@ -140,37 +139,6 @@ class ScriptedUpstream:
             yield b"data: [DONE]\n\n"
 
         return StreamingResponse(frames(), media_type="text/event-stream")
-
-
-def free_port() -> int:
-    """A free loopback TCP port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class ServerThread:
-    """Serve an ASGI app with uvicorn on a loopback port in a daemon thread."""
-
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
-                                                    log_level="critical", lifespan="auto"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> "ServerThread":
-        self.thread.start()
-        deadline = time.monotonic() + START_TIMEOUT
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError(f"server on {self.url} did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 class Router:
