@@ -10,6 +10,7 @@ from fixtures.cases import Case
 from fixtures.surface import ENDPOINTS, sdk_method, surface
 
 pytestmark = pytest.mark.unit
+pytest_plugins = ["pytester"]
 
 
 def _case(**fields: object) -> Case:
@@ -100,8 +101,44 @@ def test_a_claim_the_wire_did_not_carry_is_reported() -> None:
     assert coverage.unsent_claims(case, [{"model": "m", "input": "x", "top_logprobs": 2,
                                           "tools": [{"type": "namespace"}]}]) == []
     dropped = coverage.unsent_claims(case, [{"model": "m", "input": "x"}])
-    assert dropped == ["coverage.unsent: a-case claims params 'tools', but no request sent it",
-                       "coverage.unsent: a-case claims params 'top_logprobs', but no request sent it",
-                       "coverage.unsent: a-case claims tools 'namespace', but no request sent it"]
+    assert [(f.rule, f.field) for f in dropped] == [
+        ("coverage.unsent", "params.tools"), ("coverage.unsent", "params.top_logprobs"),
+        ("coverage.unsent", "tools.namespace")]
+    assert [str(f) for f in dropped] == [
+        "coverage.unsent: a-case claims params 'tools', but no request sent it",
+        "coverage.unsent: a-case claims params 'top_logprobs', but no request sent it",
+        "coverage.unsent: a-case claims tools 'namespace', but no request sent it"]
     without_model = _case(request={"input": "x"}, params={"drop": ["model"]})
     assert coverage.unsent_claims(without_model, [{"input": "x"}]) == []
+
+
+PLANTED_SUITE = """
+import pytest
+from fixtures.cases import Case
+
+CASE = Case(id="planted-drop", description="claims top_logprobs", family="core", profiles=("core",),
+            check="exchange", request={"input": "hi", "top_logprobs": 2})
+
+
+@pytest.mark.parametrize("case", [CASE])
+def test_drops_a_claimed_parameter(conformance, case):
+    conformance.create({"input": "hi"})  # top_logprobs never reaches the wire
+
+
+@pytest.mark.parametrize("case", [CASE])
+def test_sends_what_it_claims(conformance, case):
+    conformance.create(conformance.request_of(case))
+"""
+
+
+def test_a_suite_case_that_drops_a_claim_fails_its_test(pytester: pytest.Pytester) -> None:
+    """The wire check runs after every suite case: a planted case whose test drops a claimed
+    parameter fails with coverage.unsent, and its honest twin passes (nothing listens: the
+    requests are captured all the same)."""
+    pytester.makepyfile(test_planted=PLANTED_SUITE)
+    result = pytester.runpytest_subprocess(
+        "-p", "fixtures.plugin", "-p", "no:cacheprovider", "--base-url", "http://127.0.0.1:9/v1",
+        "--model", "m", "--request-timeout", "2")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*test_drops_a_claimed_parameter*",
+                                 "*coverage.unsent: planted-drop claims params 'top_logprobs', but no request sent it*"])
