@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.schemas import (
+    CONVERSATION_OBJECTS,
     DIALECTS,
     SCHEMA_ROOT,
     errors_only,
@@ -17,6 +18,7 @@ from fixtures.schemas import (
     validate_error,
     validate_event,
     validate_input_items,
+    validate_object,
     validate_response,
 )
 from fixtures.sse import parse_frames
@@ -162,6 +164,14 @@ def test_input_items_page() -> None:
     assert validate_input_items(page) == []
     del page["has_more"]
     assert [i.message for i in validate_input_items(page)] == ["'has_more' is a required property"]
+
+
+@pytest.mark.parametrize("name", CONVERSATION_OBJECTS)
+def test_a_conversation_object_missing_its_id_is_a_finding_of_its_own_rule(name: str) -> None:
+    """Each Conversations API body has a schema; a body without ``id`` (or ``data``) breaks it."""
+    findings = errors_only(validate_object(name, {"object": "nothing"}))
+    assert findings and {f.rule for f in findings} == {f"schema.{name}"}
+    assert all(str(f).startswith(f"schema {name}: ") for f in findings)
 
 
 def test_unknown_dialect_is_a_clear_error() -> None:
