@@ -8,8 +8,8 @@ import pytest
 
 from fixtures.findings import Finding, ProtocolFailure
 from fixtures.profiles import PROFILES
-from fixtures.rule_coverage import EMITTED_ENV
-from fixtures.rules import RULES, UndeclaredRule, declared
+from fixtures.rule_coverage import EMITTED_ENV, dead_rules, newly_exercised
+from fixtures.rules import RULES, UNEXERCISED, UndeclaredRule, declared
 
 pytest_plugins = ["pytester"]
 REPO = Path(__file__).resolve().parent.parent
@@ -94,3 +94,12 @@ def test_reworded_messages_keep_the_recorded_verdicts(pytester: pytest.Pytester)
     result.stdout.fnmatch_lines(["*known deviation, recorded live: expect.function_calls, expect.function_name*"])
     result.stdout.fnmatch_lines(["*known deviation, recorded live: chain.previous_response_id*"])
     assert "verdict changed" not in result.stdout.str()
+
+
+def test_the_known_unexercised_rules_are_declared_and_only_shrink() -> None:
+    """UNEXERCISED is a ratchet: declared ids only; not dead while listed; named once emitted."""
+    assert UNEXERCISED <= set(RULES)
+    listed = sorted(UNEXERCISED)[0]
+    assert dead_rules(set()) == sorted(set(RULES) - UNEXERCISED)
+    assert listed not in dead_rules(set())
+    assert newly_exercised({listed, "sequence.contiguous"}) == [listed]
