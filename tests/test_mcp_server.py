@@ -56,19 +56,20 @@ async def _exercise(client: Client) -> dict[str, Any]:
     listed = await client.list_tools()
     total = await client.call_tool("add", {"a": 2, "b": 40})
     weather = await client.call_tool("get_weather", {"city": "Tokyo"})
+    failure = await client.call_tool("always_fails", {})
     return {
         "names": sorted(tool.name for tool in listed.tools),
         "add": [part.text for part in total.content],
         "weather": [part.text for part in weather.content],
-        "errors": (total.is_error, weather.is_error),
+        "errors": (total.is_error, weather.is_error, failure.is_error),
     }
 
 
 def _check(result: dict[str, Any]) -> None:
-    assert result["names"] == ["add", "get_weather"]
+    assert result["names"] == ["add", "always_fails", "get_weather"]
     assert result["add"] == ["42"]
     assert result["weather"] == ["Sunny, 21°C in Tokyo"]
-    assert result["errors"] == (False, False)
+    assert result["errors"] == (False, False, True)
 
 
 def test_streamable_http_lists_and_calls(open_server: McpServerHandle) -> None:
