@@ -421,12 +421,88 @@ def images_dropped() -> Handler:
     return handler
 
 
+# -- what broke Codex on its first request (DESIGN §5), as the router answered before issue 11 --
+def _rejecting(when: Callable[[dict[str, Any]], tuple[str, str] | None], *, code: str | None) -> Handler:
+    """A handler answering a create for which ``when`` gives (param, message) with that 400."""
+    async def handler(call: Call, forward: Forward) -> Answer | None:
+        found = when(call.body) if _is_create(call) and isinstance(call.body, dict) else None
+        if found is None:
+            return await forward()
+        param, message = found
+        return Answer.of_json(400, {"error": {"message": message, "type": "invalid_request_error",
+                                              "param": param, "code": code}})
+    return handler
+
+
+def client_metadata_rejected() -> Handler:
+    """client_metadata, which Codex sends on every request, is a 400 unknown_parameter."""
+    return _rejecting(lambda body: ("client_metadata", "Unknown parameter: 'client_metadata'.")
+                      if "client_metadata" in body else None, code="unknown_parameter")
+
+
+def namespace_tool_rejected() -> Handler:
+    """A namespace tool (in the SDK's tools union, sent by Codex) is a 400."""
+    def when(body: dict[str, Any]) -> tuple[str, str] | None:
+        for i, tool in enumerate(body.get("tools") or []):
+            if isinstance(tool, dict) and tool.get("type") == "namespace":
+                return f"tools[{i}].type", f"Invalid value: 'namespace' at tools[{i}].type."
+        return None
+    return _rejecting(when, code="invalid_value")
+
+
+def hosted_tool_unnamed() -> Handler:
+    """A hosted tool it cannot run is a 400 that names neither the tool nor a param (code null)."""
+    def when(body: dict[str, Any]) -> tuple[str, str] | None:
+        hosted = [t for t in body.get("tools") or [] if isinstance(t, dict)
+                  and t.get("type") not in ("function", "custom", "mcp", "namespace")]
+        return (None, "Unsupported tool.") if hosted else None  # type: ignore[return-value]
+    return _rejecting(when, code=None)
+
+
+def function_output_by_name_refused() -> Handler:
+    """A function_call_output that names its tool without a call_id is a 400."""
+    def when(body: dict[str, Any]) -> tuple[str, str] | None:
+        items = body.get("input") if isinstance(body.get("input"), list) else []
+        for i, item in enumerate(items):
+            if isinstance(item, dict) and item.get("type") == "function_call_output" and "call_id" not in item:
+                return f"input[{i}].call_id", f"Missing required parameter: 'input[{i}].call_id'."
+        return None
+    return _rejecting(when, code="missing_required_parameter")
+
+
+def context_overflow_as_failed() -> Handler:
+    """A context overflow is a 200 with status failed and server_error, which clients retry forever."""
+    async def handler(call: Call, forward: Forward) -> Answer | None:
+        answer = await forward()
+        body = answer.json() if answer is not None else None
+        error = body.get("error") if isinstance(body, dict) else None
+        if not (answer and answer.status == 400 and isinstance(error, dict)
+                and error.get("code") == "context_length_exceeded"):
+            return answer
+        failed = {"id": new_id("resp"), "object": "response", "created_at": 0, "status": "failed",
+                  "model": call.body.get("model"), "output": [], "usage": None, "incomplete_details": None,
+                  "error": {"code": "server_error", "message": f"backend HTTP 400: {error.get('message')}"}}
+        return Answer.of_json(200, failed)
+    return handler
+
+
+def logprobs_empty() -> Handler:
+    """Requested logprobs come back as empty lists."""
+    def change(call: Call, response: dict[str, Any]) -> None:
+        for item in response.get("output") or []:
+            for part in item.get("content") or [] if isinstance(item, dict) else []:
+                if isinstance(part, dict) and part.get("type") == "output_text":
+                    part["logprobs"] = []
+    return on_responses(change)
+
+
 _FACTORIES: tuple[Callable[[], Handler], ...] = (
     previous_response_id_null, store_ignored, instructions_carried_over, delete_not_deleting,
     unknown_id_500, error_raw_shape, error_param_dropped, null_sampling_fields, null_tool_fields,
     usage_chat_names, incomplete_reason_length, text_format_ignored, tool_choice_ignored,
     mcp_approval_ignored, credentials_echoed, cancel_anything_accepted, cancel_not_idempotent,
-    background_without_store_accepted,
+    background_without_store_accepted, client_metadata_rejected, namespace_tool_rejected,
+    hosted_tool_unnamed, function_output_by_name_refused, context_overflow_as_failed, logprobs_empty,
 )
 
 

@@ -40,11 +40,13 @@ providers:
     description: the reference router with at most one injected deviation
     base_url: {base_url}
     models: [{model}]
-    profiles: [core, streaming, stateful, tools, mcp, structured, background, errors]
+    profiles: [core, streaming, stateful, tools, mcp, structured, background, errors, parameters, stateless]
+    context_window: 8192
     informational: {{{informational}}}
     request_defaults: {{temperature: 0}}
 """
-PROFILES = ("core", "streaming", "stateful", "tools", "mcp", "structured", "background", "errors")
+PROFILES = ("core", "streaming", "stateful", "tools", "mcp", "structured", "background", "errors",
+            "parameters", "stateless")
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,21 @@ CAUGHT_BY: dict[str, Catch] = {
                                    ("http.status: POST /v1/responses/", "/cancel expected 200, got 400")),
     "background_without_store_accepted": Catch("test_background.py", ("background-without-store-is-rejected",),
                                                ("http.status: POST /v1/responses expected 400, got 200",)),
+    # What broke Codex against the router before issue 11: each is caught by a case of its own.
+    "client_metadata_rejected": Catch("test_parameters.py", ("a-client-extension-field-is-accepted",),
+                                      ("http.status: POST /v1/responses expected 200, got 400",
+                                       "client_metadata")),
+    "namespace_tool_rejected": Catch("test_tool_forms.py", ("a-namespace-tool-is-called-with-its-namespace",),
+                                     ("http.status: POST /v1/responses expected 200, got 400", "namespace")),
+    "hosted_tool_unnamed": Catch("test_tool_forms.py", ("a-hosted-web-search-tool-is-run-or-refused-by-name",),
+                                 ("hosted_tool.refusal: error.param is None, expected one of ['tools[0]']",)),
+    "function_output_by_name_refused": Catch("test_stateless.py", ("a-function-output-by-name-needs-no-call-id",),
+                                             ("http.status: POST /v1/responses expected 200, got 400",
+                                              "call_id")),
+    "context_overflow_as_failed": Catch("test_parameters.py", ("an-oversized-input-is-a-context-error",),
+                                        ("http.status: POST /v1/responses expected 400, got 200",)),
+    "logprobs_empty": Catch("test_parameters.py", ("logprobs-come-with-the-text",),
+                            ("expect.logprobs: output_text part 0 has logprobs [], expected a non-empty list",)),
 }
 
 
