@@ -9,8 +9,8 @@ it again so that the port is free.
 process. There is no stop method: the C++ destructor stops the loop and closes the listening
 socket, so :meth:`EmbeddedModel.stop` drops the only reference and collects it.
 
-The context is configurable (``context_tokens``, default :data:`DEFAULT_CONTEXT_TOKENS`, large
-enough for Codex CLI's ~9.1k-token prompt). llama.cpp caps a slot's context at the model's trained
+The context is configurable (``context_tokens``, default :data:`DEFAULT_CONTEXT_TOKENS`; Codex
+CLI's ~9.1k-token prompt needs 16384). llama.cpp caps a slot's context at the model's trained
 context (``llama.context_length`` in the GGUF, 8192 for SmolLM2), and neither ``kv_unified``,
 ``fit_params`` nor the RoPE settings lift that cap (checked on xllamacpp 2026.10). So for a larger
 context the launcher serves a cached copy of the GGUF whose context length key is raised
@@ -47,9 +47,10 @@ MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_ALIAS = "smollm2-135m-instruct"
 TEMPLATE_FILE = Path(__file__).with_name("templates") / "smollm2-tools.jinja"
 HOST = "127.0.0.1"  # loopback only: the model server has no API key
-# Codex CLI 0.171's first request is 9,136 tokens through the Hermes template (12 tools, ~3.8k
-# tokens of instructions); 16384 holds it with room for the answer and a second turn.
-DEFAULT_CONTEXT_TOKENS = 16384
+# Inside SmolLM2's trained 8192, so no RoPE scaling changes the model's answers, and small enough
+# that a truncated full window prefills quickly on two cores. Codex CLI's ~9.1k-token first
+# request needs more: `make codex` asks for 16384.
+DEFAULT_CONTEXT_TOKENS = 4096
 CACHE_ENV = "RESPONSES_CONFORMANCE_CACHE"  # where patched GGUF copies live (default below)
 # llama.cpp's own default (-1) spins up to all cores; the machine is shared, so cap it.
 DEFAULT_THREADS = max(1, min(2, os.cpu_count() or 1))

@@ -220,6 +220,20 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
+JSONRPC_INVALID_PARAMS = -32602
+
+
+def call_error(message: str, *, http_status: int | None = None) -> dict[str, Any]:
+    """An ``mcp_call.error`` in the SDK's typed shape: an HTTP error, or an MCP protocol error.
+
+    The arguments never reaching the server, or the server failing the exchange, is a protocol
+    error; a tool that ran and failed is ``mcp_tool_execution_error`` (built where it happens).
+    """
+    if http_status is not None and http_status >= 400:
+        return {"type": "http_error", "code": http_status, "message": message}
+    return {"type": "mcp_protocol_error", "code": JSONRPC_INVALID_PARAMS, "message": message}
+
+
 def _describe_failure(exc: BaseException, statuses: list[int], timeout: float) -> str:
     if statuses:
         code = statuses[-1]
@@ -378,9 +392,9 @@ class McpToolset:
         try:
             parsed = json.loads(arguments or "{}")
         except json.JSONDecodeError as exc:
-            return {**item, "error": f"Invalid JSON arguments: {exc}", "status": "failed"}
+            return {**item, "error": call_error(f"Invalid JSON arguments: {exc}"), "status": "failed"}
         if not isinstance(parsed, dict):
-            return {**item, "error": "Arguments must be a JSON object", "status": "failed"}
+            return {**item, "error": call_error("Arguments must be a JSON object"), "status": "failed"}
         statuses: list[int] = []
         try:
             with anyio.fail_after(CALL_TIMEOUT_S):
@@ -388,12 +402,11 @@ class McpToolset:
                     result = await client.call_tool(tool_name, parsed)
         except Exception as exc:  # noqa: BLE001 - any failure becomes the item's error
             reason = _describe_failure(exc, statuses, CALL_TIMEOUT_S)
-            return {
-                **item,
-                "error": f"Error calling tool '{tool_name}' on MCP server '{server_label}': {reason}",
-                "status": "failed",
-            }
+            message = f"Error calling tool '{tool_name}' on MCP server '{server_label}': {reason}"
+            return {**item, "error": call_error(message, http_status=statuses[-1] if statuses else None),
+                    "status": "failed"}
         text = _text_output(result)
         if result.is_error:
-            return {**item, "error": text, "status": "failed"}
+            return {**item, "error": {"type": "mcp_tool_execution_error",
+                                      "content": [{"type": "text", "text": text}]}, "status": "failed"}
         return {**item, "output": text}

@@ -72,6 +72,16 @@ class TranslationError(ValueError):
 
 # ---------------------------------------------------------------- Response skeleton
 
+
+def error_text(error: Any) -> str:
+    """What the model is told about a failed MCP call: the message or the tool's own text."""
+    if isinstance(error, dict):
+        parts = error.get("content") if isinstance(error.get("content"), list) else []
+        texts = [p.get("text") for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str)]
+        return str(error.get("message") or "\n".join(texts) or json.dumps(error))
+    return str(error)
+
+
 def response_object(
     request: dict, *, response_id: str, created_at: int, model: str, status: str
 ) -> dict:
@@ -305,8 +315,7 @@ def items_to_messages(items: list[dict], *, param_prefix: str = "input",
             )
             result = item.get("output")
             if result is None and item.get("error") is not None:
-                error = item["error"]
-                result = "Error: " + (error if isinstance(error, str) else json.dumps(error))
+                result = "Error: " + error_text(item["error"])
             messages.append({"role": "tool", "tool_call_id": call_id, "content": result or ""})
         elif kind == "item_reference":
             raise TranslationError("item_reference must be resolved before translation", param)

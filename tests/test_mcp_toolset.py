@@ -59,7 +59,7 @@ def test_list_tools_item_shape(open_server: McpServerHandle) -> None:
     assert item["id"].startswith("mcpl_")
     assert (item["type"], item["server_label"], item["error"]) == ("mcp_list_tools", "fx", None)
     tools = {tool["name"]: tool for tool in item["tools"]}
-    assert set(tools) == {"add", "get_weather"}
+    assert set(tools) == {"add", "always_fails", "get_weather"}
     assert tools["add"]["description"] == "Add two integers."
     assert tools["add"]["input_schema"]["required"] == ["a", "b"]
     assert tools["add"]["annotations"]["readOnlyHint"] is True
@@ -69,7 +69,8 @@ def test_chat_tools_are_namespaced_functions(open_server: McpServerHandle) -> No
     toolset = _toolset(_tool(open_server.url), _tool(open_server.sse_url, label="other"))
     _list(toolset)
     names = [tool["function"]["name"] for tool in toolset.chat_tools()]
-    assert names == ["fx__add", "fx__get_weather", "other__add", "other__get_weather"]
+    assert names == ["fx__add", "fx__always_fails", "fx__get_weather",
+                     "other__add", "other__always_fails", "other__get_weather"]
     add = toolset.chat_tools()[0]
     assert add["type"] == "function"
     assert add["function"]["parameters"]["properties"]["a"]["type"] == "integer"
@@ -111,7 +112,7 @@ def test_allowed_tools_limit_listing_and_chat_tools(
 def test_read_only_filter_uses_annotations(open_server: McpServerHandle) -> None:
     kept = _list(_toolset(_tool(open_server.url, allowed_tools={"read_only": True})))
     dropped = _list(_toolset(_tool(open_server.url, allowed_tools={"read_only": False})))
-    assert len(kept[0]["tools"]) == 2 and dropped[0]["tools"] == []
+    assert len(kept[0]["tools"]) == 3 and dropped[0]["tools"] == []
 
 
 @pytest.mark.parametrize(
@@ -141,7 +142,8 @@ def test_missing_credentials_give_an_error_item(gated_server: McpServerHandle) -
         assert "401" in item["error"] and item["server_label"] in item["error"]
     assert toolset.chat_tools() == []
     failed = _call(toolset, "fx__add", '{"a": 1, "b": 1}')
-    assert failed["status"] == "failed" and "401" in failed["error"] and failed["output"] is None
+    assert failed["status"] == "failed" and failed["output"] is None
+    assert failed["error"]["type"] == "http_error" and failed["error"]["code"] == 401
 
 
 @pytest.mark.parametrize(
@@ -152,7 +154,7 @@ def test_missing_credentials_give_an_error_item(gated_server: McpServerHandle) -
 def test_credentials_open_the_server(gated_server: McpServerHandle, credentials: dict) -> None:
     toolset = _toolset(_tool(gated_server.url, **credentials))
     [item] = _list(toolset)
-    assert item["error"] is None and len(item["tools"]) == 2
+    assert item["error"] is None and len(item["tools"]) == 3
     assert _call(toolset, "fx__add", '{"a": 20, "b": 22}')["output"] == "42"
 
 
@@ -173,10 +175,11 @@ def test_unreachable_server_gives_an_error_item() -> None:
 def test_bad_arguments_and_tool_errors_give_failed_calls(open_server: McpServerHandle) -> None:
     toolset = _toolset(_tool(open_server.url))
     _list(toolset)
-    assert "Invalid JSON" in _call(toolset, "fx__add", "{not json")["error"]
-    assert "JSON object" in _call(toolset, "fx__add", "[1, 2]")["error"]
+    assert "Invalid JSON" in _call(toolset, "fx__add", "{not json")["error"]["message"]
+    assert "JSON object" in _call(toolset, "fx__add", "[1, 2]")["error"]["message"]
     wrong = _call(toolset, "fx__add", '{"a": "x", "b": 1}')
-    assert wrong["status"] == "failed" and wrong["error"] and wrong["output"] is None
+    assert wrong["status"] == "failed" and wrong["output"] is None
+    assert wrong["error"]["type"] == "mcp_tool_execution_error" and wrong["error"]["content"][0]["text"]
 
 
 def test_request_shape_errors_name_the_parameter() -> None:
@@ -199,7 +202,7 @@ def test_long_and_odd_labels_give_valid_unique_names(open_server: McpServerHandl
     toolset = _toolset(_tool(open_server.url, label="a.b" * 30), _tool(open_server.url, label="a_b"))
     _list(toolset)
     names = [tool["function"]["name"] for tool in toolset.chat_tools()]
-    assert len(set(names)) == 4
+    assert len(set(names)) == 6
     assert all(len(n) <= CHAT_NAME_MAX and n.replace("_", "").replace("-", "").isalnum() for n in names)
     assert _call(toolset, names[0], '{"a": 1, "b": 2}')["output"] == "3"
 

@@ -186,9 +186,6 @@ def test_mcp_list_tools_failed_in_a_stream(router, upstream):
     assert events[-1]["type"] == "response.completed"
 
 
-@pytest.mark.xfail(strict=True, reason="finding: the pinned SDK types mcp_call.error as an object "
-                   "(mcp_protocol_error | mcp_tool_execution_error | http_error); mcp.py still "
-                   "gives a string, so the schema check fails on output_item.done")
 def test_mcp_call_failed_in_a_stream(router, upstream):
     with serve_mcp() as mcp:
         tools = [{"type": "mcp", "server_label": "calc", "server_url": mcp.url, "require_approval": "never"}]
