@@ -69,8 +69,8 @@ def test_chat_tools_are_namespaced_functions(open_server: McpServerHandle) -> No
     toolset = _toolset(_tool(open_server.url), _tool(open_server.sse_url, label="other"))
     _list(toolset)
     names = [tool["function"]["name"] for tool in toolset.chat_tools()]
-    assert names == ["fx__add", "fx__always_fails", "fx__get_weather",
-                     "other__add", "other__always_fails", "other__get_weather"]
+    assert names == ["fx__add", "fx__get_weather", "fx__always_fails",
+                     "other__add", "other__get_weather", "other__always_fails"]
     add = toolset.chat_tools()[0]
     assert add["type"] == "function"
     assert add["function"]["parameters"]["properties"]["a"]["type"] == "integer"
