@@ -30,13 +30,15 @@ def test_rejected(conformance: Conformance, case: Case) -> None:
 
 @pytest.mark.parametrize("case", cases_for("parameters", "background"))
 def test_background(conformance: Conformance, case: Case) -> None:
-    """A background request with its options is queued, then reaches a terminal status."""
+    """A background request with its options is queued, then ends completed or incomplete."""
     created = conformance.ok(conformance.create(conformance.request_of(case)))
     require(created["status"] in PENDING, "background.initial_status", "not queued or in_progress",
             expected=PENDING, got=created["status"])
     final = conformance.poll_until_terminal(created["id"])
-    require(final["status"] == "completed", "background.terminal", "the polled response did not complete",
-            expected="completed", got=final["status"])
+    # Completed or cut short by max_output_tokens: either way the options were honoured.
+    require(final["status"] in ("completed", "incomplete"), "background.terminal",
+            "the polled response did not reach completed or incomplete",
+            expected="completed or incomplete", got=final["status"])
 
 
 @pytest.mark.parametrize("case", cases_for("parameters", "overflow"))
