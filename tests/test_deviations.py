@@ -41,7 +41,7 @@ providers:
     base_url: {base_url}
     models: [{model}]
     profiles: [core, streaming, stateful, tools, mcp, structured, background, errors, parameters, stateless]
-    context_window: 8192
+    context_window: 4096
     informational: {{{informational}}}
     request_defaults: {{temperature: 0}}
 """
