@@ -266,7 +266,7 @@ def test_mcp_call_fails_when_the_server_dies_after_listing(router: Router, upstr
     types = [e["type"] for e in events]
     assert "response.mcp_list_tools.completed" in types and "response.mcp_call.failed" in types
     call = next(i for i in final["output"] if i["type"] == "mcp_call")
-    assert call["status"] == "failed" and "calc" in call["error"]
+    assert call["status"] == "failed" and "calc" in call["error"]["message"]
     assert final["status"] == "completed" and stored(router, final["id"])["status"] == "completed"
     assert_quiet(router, upstream)
 

@@ -160,7 +160,7 @@ def test_params_serve_a_patched_copy_with_scaled_rope_above_the_trained_context(
 def test_router_cli_context_option() -> None:
     from reference_impl.__main__ import parse_args
 
-    assert parse_args(["--embedded"]).context_tokens == launcher.DEFAULT_CONTEXT_TOKENS == 16384
-    assert parse_args(["--embedded", "--context-tokens", "4096"]).context_tokens == 4096
+    assert parse_args(["--embedded"]).context_tokens == launcher.DEFAULT_CONTEXT_TOKENS == 4096
+    assert parse_args(["--embedded", "--context-tokens", "16384"]).context_tokens == 16384
     with pytest.raises(SystemExit):
         parse_args(["--embedded", "--context-tokens", "0"])
