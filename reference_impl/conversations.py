@@ -25,7 +25,7 @@ from starlette.routing import Route
 from . import translate
 from .errors import ApiError, not_found
 from .ids import new_id
-from .routes import DEFAULT_LIST_LIMIT, LIST_LIMIT_RANGE, ORDERS, _int_param, _json_body
+from .routes import DEFAULT_LIST_LIMIT, LIST_LIMIT_RANGE, ORDERS, _int_param, _json_body, page_params
 from .validate import _check_input, _check_metadata
 
 MAX_CREATE_ITEMS = 20
@@ -204,16 +204,8 @@ def _include(request: Request) -> list[str]:
 async def list_items(request: Request) -> Response:
     """GET /v1/conversations/{id}/items with after/limit/order/include."""
     conversation = _conversation(request)
-    limit = _int_param(request, "limit", DEFAULT_LIST_LIMIT)
-    low, high = LIST_LIMIT_RANGE
-    if limit is None or not low <= limit <= high:
-        raise ApiError(400, f"Invalid 'limit': must be between {low} and {high}.", param="limit",
-                       code="invalid_value")
-    order = request.query_params.get("order", "desc")
-    if order not in ORDERS:
-        raise ApiError(400, "Invalid 'order': expected 'asc' or 'desc'.", param="order", code="invalid_value")
+    limit, order, after = page_params(request)
     _include(request)
-    after = request.query_params.get("after")
     try:
         items, more = await _run(lambda: request.app.state.store.list_conversation_items(
             conversation["id"], after=after, limit=limit, order=order))

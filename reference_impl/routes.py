@@ -113,9 +113,8 @@ async def cancel_response(request: Request) -> Response:
     return JSONResponse(await request.app.state.runner.cancel(request.path_params["response_id"]))
 
 
-async def list_input_items(request: Request) -> Response:
-    """GET /v1/responses/{id}/input_items with after/limit/order."""
-    response = _stored(request)
+def page_params(request: Request) -> tuple[int, str, str | None]:
+    """A list endpoint's ``limit``, ``order`` and ``after``, each checked with a 400 naming it."""
     limit = _int_param(request, "limit", DEFAULT_LIST_LIMIT)
     low, high = LIST_LIMIT_RANGE
     if limit is None or not low <= limit <= high:
@@ -124,7 +123,13 @@ async def list_input_items(request: Request) -> Response:
     order = request.query_params.get("order", "desc")
     if order not in ORDERS:
         raise ApiError(400, "Invalid 'order': expected 'asc' or 'desc'.", param="order", code="invalid_value")
-    after = request.query_params.get("after")
+    return limit, order, request.query_params.get("after")
+
+
+async def list_input_items(request: Request) -> Response:
+    """GET /v1/responses/{id}/input_items with after/limit/order."""
+    response = _stored(request)
+    limit, order, after = page_params(request)
     try:
         items, more = request.app.state.store.list_input_items(response["id"], after=after, limit=limit,
                                                                order=order)
