@@ -25,7 +25,7 @@ from starlette.routing import Route
 from . import translate
 from .errors import ApiError, not_found
 from .ids import new_id
-from .routes import DEFAULT_LIST_LIMIT, LIST_LIMIT_RANGE, ORDERS, _int_param, _json_body, page_params
+from .routes import DEFAULT_LIST_LIMIT, LIST_LIMIT_RANGE, ORDERS, _json_body, page_params
 from .validate import _check_input, _check_metadata
 
 MAX_CREATE_ITEMS = 20
