@@ -153,6 +153,8 @@ def _check_input(body: dict) -> None:
         kind = item.get("type", "message" if "role" in item else "item_reference" if "id" in item else None)
         if kind is None:
             raise _err(f"Missing required parameter: '{param}.type'.", f"{param}.type", "missing_required_parameter")
+        if not isinstance(kind, str):
+            raise _type_err(f"{param}.type", "a string", kind)
         if kind == "message":
             if item.get("role") not in ("user", "assistant", "system", "developer"):
                 raise _err(f"Invalid value for '{param}.role'.", f"{param}.role")

@@ -88,3 +88,10 @@ def test_accepted_parameters_still_have_types(patch, param):
     with pytest.raises(ApiError) as caught:
         validate_create({**BASE, **patch})
     assert caught.value.param == param
+
+
+def test_an_input_item_type_that_is_not_a_string_names_it():
+    # Found by the fuzz on conversation create: it used to pass validation and crash translation.
+    with pytest.raises(ApiError) as caught:
+        validate_create({"model": "m", "input": [{"role": "user", "content": "x", "type": [1]}]})
+    assert (caught.value.status, caught.value.param) == (400, "input[0].type")
