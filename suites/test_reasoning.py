@@ -23,14 +23,19 @@ def test_reasoning(conformance: Conformance, case: Case) -> None:
     conformance.expect(case, response, request, exchange)
 
 
-@pytest.mark.parametrize("case", cases_for("reasoning", "reasoning_round_trip"))
-def test_reasoning_round_trip(conformance: Conformance, case: Case) -> None:
-    """Reasoning with encrypted_content, sent back with store false, is accepted."""
+def _encrypted_history(conformance: Conformance, case: Case) -> tuple[list[dict], dict]:
+    """The first turn's input and output (with encrypted reasoning), and the follow-up request."""
     first = conformance.request_of(case)
     answer = conformance.ok(conformance.create(first))
     reasoning.require_encrypted(answer)
-    follow = conformance.request_of(case, case.turns[0])
-    request = {**follow, "input": history_after(first, answer, references=False) + follow["input"]}
+    return history_after(first, answer, references=False), conformance.request_of(case, case.turns[0])
+
+
+@pytest.mark.parametrize("case", cases_for("reasoning", "reasoning_round_trip"))
+def test_reasoning_round_trip(conformance: Conformance, case: Case) -> None:
+    """Reasoning with encrypted_content, sent back with store false, is accepted."""
+    history, follow = _encrypted_history(conformance, case)
+    request = {**follow, "input": history + follow["input"]}
     exchange = conformance.create(request)
     conformance.expect(case, conformance.ok(exchange), request, exchange)
 
@@ -38,9 +43,6 @@ def test_reasoning_round_trip(conformance: Conformance, case: Case) -> None:
 @pytest.mark.parametrize("case", cases_for("reasoning", "reasoning_tampered"))
 def test_reasoning_tampered(conformance: Conformance, case: Case) -> None:
     """A tampered encrypted_content is refused with a 400 error object."""
-    first = conformance.request_of(case)
-    answer = conformance.ok(conformance.create(first))
-    reasoning.require_encrypted(answer)
-    follow = conformance.request_of(case, case.turns[0])
-    history = [reasoning.tampered(i) for i in history_after(first, answer, references=False)]
-    conformance.error(conformance.create({**follow, "input": history + follow["input"]}), BAD_REQUEST)
+    history, follow = _encrypted_history(conformance, case)
+    tampered = [reasoning.tampered(item) for item in history]
+    conformance.error(conformance.create({**follow, "input": tampered + follow["input"]}), BAD_REQUEST)
