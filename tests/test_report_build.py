@@ -119,8 +119,8 @@ def test_one_planted_change_is_exactly_one_regression(tmp_path: Path, capsys: py
                         "kind": "regression", "before": "passed", "after": "failed"}]
     report = (second / "REPORT.md").read_text()
     assert "**Regressions** (1):" in report and "**Fixes** (0)" in report
-    assert "| `suites/test_exchange.py::test_exchange[a-string-input]` | ✅ | ❌ ⬇ |" in report
-    assert report.count("⬇") == 2  # the legend and the one cell
+    assert "| `suites/test_exchange.py::test_exchange[a-string-input]` | pass | **FAIL** ↓ |" in report
+    assert report.count("↓") == 2  # the legend and the one cell
     assert "-20.0 pts" in report  # beta overall 80% -> 60%
     assert "1 regression(s), 0 fix(es)" in capsys.readouterr().out
 
