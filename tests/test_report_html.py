@@ -1,8 +1,12 @@
-"""report.html in headless Chromium: the matrix renders, sorting works, a click shows the details.
+"""report.html in headless Chromium: the matrices render, sorting works, a click shows the details.
 
 Needs the Debian package: ``apt-get update && apt-get install -y chromium`` (/usr/bin/chromium).
-The page reacts to ``#open=<cell id>`` (it clicks that cell) and ``#sort=<column>``, so
-``--dump-dom`` shows the DOM after the script ran.
+The page reacts to ``#open=<cell id>`` (it clicks that cell), ``#sort=<column>`` and
+``#rsort=<column>``, so ``--dump-dom`` shows the DOM after the script ran.
+
+Missing glyphs are checked on the computed DOM with fontconfig (``fc-list``, which Chromium uses to
+pick fonts): every character any table cell or the legend shows must be in an installed font, so
+that nothing renders as an empty box on a machine without an emoji font (as this one is).
 """
 from __future__ import annotations
 
@@ -36,19 +40,28 @@ class Dom(HTMLParser):
         self.elements: list[tuple[str, dict[str, str | None]]] = []
         self.text: dict[str, str] = {}
         self._open: list[tuple[str, str]] = []
+        self.cells: list[str] = []  # the text of every td, svg titles included, in document order
+        self._cell: list[str] | None = None
         self.feed(text)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.elements.append((tag, dict(attrs)))
+        if tag == "td":
+            self._cell = []
         if tag not in VOID:
             self._open.append((tag, str(dict(attrs).get("id") or "")))
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "td" and self._cell is not None:
+            self.cells.append("".join(self._cell))
+            self._cell = None
         while self._open:  # close up to the matching tag, as a browser would
             if self._open.pop()[0] == tag:
                 break
 
     def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
         for _, ident in self._open:
             if ident:
                 self.text[ident] = self.text.get(ident, "") + data
@@ -114,3 +127,40 @@ def test_a_column_sorts_failures_first(report: Path, tmp_path: Path) -> None:
     assert before[0] != FAILING_IN_ALPHA and after[0] == FAILING_IN_ALPHA
     assert sorted(before) == sorted(after)
     assert dom.find("th", **{"data-col": "1", "data-sorted": "asc"})
+
+
+def has_glyph(char: str) -> bool:
+    """Whether an installed font covers ``char`` (fontconfig: the fonts Chromium can draw with)."""
+    done = subprocess.run([str(FC_LIST), f":charset={ord(char):x}", "family"], capture_output=True, text=True,
+                          timeout=30)
+    return done.returncode == 0 and bool(done.stdout.strip())
+
+
+FC_LIST = shutil.which("fc-list")
+
+
+@pytest.mark.skipif(FC_LIST is None, reason="fontconfig's fc-list is not installed (it comes with chromium)")
+def test_no_cell_renders_as_a_missing_glyph_box(report: Path, tmp_path: Path) -> None:
+    assert not has_glyph("\u0378")  # an unassigned code point: the check can tell a box when it sees one
+    dom = dump(report, tmp_path)
+    shown = "".join(dom.cells) + dom.text["legend"]
+    assert dom.cells and all(cell.strip() for cell in dom.cells)
+    missing = sorted({c for c in shown if not c.isspace() and (ord(c) > 0x7E) and not has_glyph(c)})
+    assert missing == [], f"no installed font draws {missing}: they render as empty boxes"
+    outcome_cells = dom.find("td", class_="cell")
+    icons = dom.find("svg", class_="icon")
+    assert len(icons) >= len(outcome_cells) and all(i.get("aria-label") for i in icons)
+    assert len(dom.find("td", class_="rule-cell")) == 2 * len(FAILURE_RULES)  # two rules × two targets
+
+
+def test_the_rule_matrix_sorts_like_the_test_matrix(report: Path, tmp_path: Path) -> None:
+    def order(dom: Dom) -> list[str | None]:
+        return [a["data-rule"] for a in dom.find("tr", class_="rule-row")]
+
+    unsorted, by_name = dump(report, tmp_path), dump(report, tmp_path, "#rsort=0:desc")
+    assert order(unsorted) == sorted(FAILURE_RULES)  # equal counts: by rule id
+    assert order(by_name) == sorted(FAILURE_RULES, reverse=True)
+    assert by_name.find("th", **{"data-col": "0", "data-sorted": "desc"})
+    beta = by_name.find("td", class_="rule-cell", **{"data-column": "beta/m1"})
+    assert [(c["data-tests"], c["data-alone"]) for c in beta] == [("2", "0"), ("2", "0")]
+    assert by_name.find("table", class_="causes", **{"data-column": "beta/m1"})
