@@ -81,11 +81,12 @@ def test_a_run_writes_results_junit_allure_and_the_report(providers_file: Path, 
     run = read_results(out / "results-toy-m1.jsonl")
     (result,) = run.results
     assert (result.outcome, result.rules) == ("errored", ("http.status", "transport"))
+    assert [f["rule"] for f in result.findings] == ["http.status", "transport"]  # kept for root causes
     assert result.transcript and ">>> POST http://127.0.0.1:9/v1/responses" in result.transcript
     suite = ET.parse(out / "junit-toy.xml").getroot().find("testsuite")
     assert suite is not None and (suite.get("tests"), suite.get("failures")) == ("1", "1")
     results = [json.loads(p.read_text()) for p in (out / "allure-results").glob("*-result.json")]
     assert [r["status"] for r in results] == ["failed"]
     assert [a["name"] for a in results[0]["attachments"]] == ["wire transcript"]
-    assert "| `suites/test_core.py::test_exchange[a-string-input-gives-a-completed-message]` | ⚠️ |" \
+    assert "| `suites/test_core.py::test_exchange[a-string-input-gives-a-completed-message]` | **ERROR** |" \
         in (out / "REPORT.md").read_text()
