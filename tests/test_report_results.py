@@ -112,6 +112,11 @@ def test_every_outcome_with_its_rules_and_reasons(pytester: pytest.Pytester, mon
     results = by_test(path)
     assert {name: r.outcome for name, r in results.items()} == EXPECTED
     assert results["test_protocol"].rules == ("sequence.contiguous", "schema.response")
+    assert results["test_protocol"].findings[0] == {
+        "rule": "sequence.contiguous", "index": 3, "field": "sequence_number", "path": None, "message": "gap",
+        "severity": "error", "expected": "3", "got": "5"}
+    assert results["test_protocol"].findings[1]["path"] == "$.usage"
+    assert results["test_crash"].findings == ()
     assert results["test_protocol"].case == "broken-stream"
     assert results["test_protocol"].profiles == ("streaming",)
     assert results["test_expectation"].rules == ("expect.status",)
@@ -125,6 +130,20 @@ def test_every_outcome_with_its_rules_and_reasons(pytester: pytest.Pytester, mon
     assert target["profiles"] == ["core", "streaming"] and run.header["provider"] == "toy"
     assert run.footer["counts"] == {"passed": 1, "failed": 2, "errored": 3, "skipped": 1, "xfailed": 1}
     assert run.footer["exitstatus"] == 1
+
+
+def test_the_terminal_summary_ends_with_the_root_causes(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", providers=PROVIDERS)
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_toy=TESTS)
+    result = pytester.runpytest_subprocess(
+        "-p", "fixtures.plugin", "-p", "fixtures.results", "-p", "no:cacheprovider", "--providers-file",
+        "providers.yaml", "--provider", "toy", "--results", str(pytester.path / "results.jsonl"))
+    out = result.stdout.str()
+    assert "root causes (rules by failing tests; alone: tests only it fails)" in out
+    # 5 failing tests: the crash and the setup error carry no findings, each other test one rule set
+    assert "toy/m1: (no rule id) fails 2 of 5 failing tests (40%), 2 alone" in out
+    assert "toy/m1: sequence.contiguous fails 1 of 5 failing tests (20%), 0 alone" in out
 
 
 def test_transcripts_are_bounded_and_scrubbed(pytester: pytest.Pytester) -> None:
