@@ -10,7 +10,7 @@ from starlette.middleware import Middleware
 
 from .background import MAX_WORKERS, BackgroundRunner, recover_orphans
 from .backend import READ_TIMEOUT, BackendPool
-from . import conversations, openapi
+from . import conversations, openapi, websocket
 from .cache import ResponseCache
 from .engine import Engine
 from .errors import EXCEPTION_HANDLERS, CatchAllMiddleware
@@ -36,6 +36,7 @@ class RouterConfig:
     read_timeout: float = READ_TIMEOUT
     hosted_tools: str = "reject"  # hosted tools (web_search, …): "reject" (400 naming them) or "drop"
     sealing_key: str | None = None  # base64 of 32 bytes; else RESPONSES_SEALING_KEY, else per process
+    ws_max_message_bytes: int = websocket.MAX_MESSAGE_BYTES  # larger WebSocket messages: an error event
 
 
 def create_app(config: RouterConfig) -> Starlette:
@@ -54,6 +55,7 @@ def create_app(config: RouterConfig) -> Starlette:
                         hosted_tools=config.hosted_tools, sealer=sealer)
         runner = BackgroundRunner(engine, max_workers=config.max_background)
         app.state.store, app.state.pool, app.state.engine, app.state.runner = store, pool, engine, runner
+        app.state.ws_max_message_bytes = config.ws_max_message_bytes
         try:
             yield
         finally:
@@ -62,7 +64,7 @@ def create_app(config: RouterConfig) -> Starlette:
             store.close()
 
     return Starlette(
-        routes=[*ROUTES, *conversations.ROUTES, openapi.ROUTE],  # GET /openapi.json
+        routes=[*ROUTES, websocket.ROUTE, *conversations.ROUTES, openapi.ROUTE],  # GET /openapi.json
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[Middleware(CatchAllMiddleware)],
         lifespan=lifespan,

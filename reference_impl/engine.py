@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -173,15 +173,24 @@ class Engine:
 
     # ------------------------------------------------------------ before any event
 
-    def prepare(self, body: Any) -> Turn:
-        """Validate and resolve a create body; `ApiError` for anything the client got wrong."""
+    def prepare(self, body: Any, *, known: Callable[[str], list[dict] | None] | None = None) -> Turn:
+        """Validate and resolve a create body; `ApiError` for anything the client got wrong.
+
+        ``known``: a transport's own memory of responses (the WebSocket connection's cache), asked
+        first for the history of ``previous_response_id``, so that ``store: false`` chains continue
+        on the connection that made them; None there falls back to the store.
+        """
         request = self._without_hosted_tools(validate_create(body))
         request = self._resolve_references(request)
         conversation = conversations.conversation_id(request)
+        previous = request.get("previous_response_id")
+        remembered = known(previous) if known is not None and isinstance(previous, str) else None
         if conversation is not None:
             history = conversations.history(self.store, conversation)
+        elif remembered is not None:
+            history = remembered
         else:
-            history = self._history(request.get("previous_response_id"))
+            history = self._history(previous)
         try:
             input_items = translate.request_to_input_items(request)
             translate.chat_request(request, history, model=request["model"])
