@@ -40,13 +40,14 @@ providers:
     description: the reference router with at most one injected deviation
     base_url: {base_url}
     models: [{model}]
-    profiles: [core, streaming, stateful, tools, mcp, structured, background, errors, parameters, stateless]
+    profiles: [core, streaming, stateful, tools, mcp, structured, background, errors, parameters, stateless,
+               websocket]
     context_window: 4096
     informational: {{{informational}}}
     request_defaults: {{temperature: 0}}
 """
 PROFILES = ("core", "streaming", "stateful", "tools", "mcp", "structured", "background", "errors",
-            "parameters", "stateless")
+            "parameters", "stateless", "websocket")
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,16 @@ CAUGHT_BY: dict[str, Catch] = {
                                         ("http.status: POST /v1/responses expected 400, got 200",)),
     "logprobs_empty": Catch("test_parameters.py", ("logprobs-come-with-the-text",),
                             ("expect.logprobs: output_text part 0 has logprobs [], expected a non-empty list",)),
+    # WebSocket mode (tests/ws_deviants.py): events out of grammar, the not-found code lost, steer untyped.
+    "ws_sequence_numbers_dropped": Catch("test_websocket.py", ("websocket-events-follow-the-stream-grammar",),
+                                         ("sequence.present",)),
+    "ws_not_found_untyped": Catch("test_websocket.py",
+                                  ("an-unknown-previous-response-id-is-previous-response-not-found",
+                                   "a-failed-continuation-evicts-the-cached-response"),
+                                  ("websocket.previous_response_not_found: the error event has code None",
+                                   "websocket.cache_evicted")),
+    "ws_steer_untyped": Catch("test_websocket.py", ("a-steer-is-accepted-or-refused-with-a-typed-event",),
+                              ("websocket.steer: response.steer was not answered with a response.steer.* event",)),
 }
 
 
