@@ -1,7 +1,7 @@
 """The hub of the router: one create request in, an async iterator of events and a final response out.
 
-No HTTP here. Every transport (HTTP JSON and SSE in routes.py, the background runner, and any
-later one) does the same three things:
+No HTTP here. Every transport (HTTP JSON and SSE in routes.py, WebSocket messages in
+websocket.py, the background runner) does the same three things:
 
 1. `Engine.prepare` turns a body into a `Turn`, raising `ApiError` for anything that must be a
    4xx before an event exists: validation, the ``previous_response_id`` chain, approvals, the

@@ -104,6 +104,19 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(s): _json(ERROR_REF, "An error in the OpenAI shape.") for s in statuses}
 
 
+WEBSOCKET_MODE = (
+    "Creates a model response (JSON, or SSE with `stream: true`). The same path also accepts a "
+    "WebSocket upgrade (WebSocket mode, the openai SDK's `client.responses.connect()`): each "
+    "`response.create` text message (this body plus `type`) is answered with this operation's "
+    "streaming events, one JSON message each, responses one after another on one socket. "
+    "`previous_response_id` continues a stored response or, with `store: false`, the connection's "
+    "most recent response; a failed continuation evicts it. Errors are `error` events "
+    "`{type, status, error: {message, type, param, code}}` (an unknown previous response is "
+    "`previous_response_not_found`); `response.steer` is answered with `response.steer.failed` "
+    "(`steering_not_supported`); `background` is refused on the socket."
+)
+
+
 def _id_param() -> dict[str, Any]:
     return {"name": "response_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
@@ -121,6 +134,12 @@ def document() -> dict[str, Any]:
         "paths": {
             "/v1/responses": {"post": {
                 "operationId": "createResponse",
+                # OpenAPI has no WebSocket operations: the upgrade on this path is described here
+                # and in the x-websocket extension (reference_impl/websocket.py has the behaviour).
+                "description": WEBSOCKET_MODE,
+                "x-websocket": {"path": "/v1/responses", "client_events": ["response.create", "response.steer"],
+                                "server_events": "the streaming events of this operation, plus `error` "
+                                                 "({type, status, error}) and response.steer.failed"},
                 "requestBody": {"required": True, "content": {"application/json": {"schema": create_body()}}},
                 "responses": {"200": streamed, **_errors(400, 404)},
             }},
