@@ -5,6 +5,7 @@ client, and every server message it receives is also judged by the harness's str
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,8 +28,6 @@ def sdk(router: Router) -> Iterator[openai.OpenAI]:
 
 def _until_answered(connection: Any) -> list[dict]:
     """Raw messages (as dicts) up to a terminal event or a standalone error event."""
-    import json
-
     events: list[dict] = []
     while True:
         event = json.loads(connection.recv_bytes())
@@ -72,7 +71,7 @@ def test_store_false_continues_from_the_connection_cache(sdk: openai.OpenAI, ups
     with sdk.responses.connect() as connection:
         first = _create(connection, input="remember this", store=False)[-1]["response"]
         second = _create(connection, input="and now?", store=False, previous_response_id=first["id"])
-    assert second[-1]["type"] == "response.completed"
+    assert second[-1]["type"] == "response.completed", second
     assert second[-1]["response"]["previous_response_id"] == first["id"]
     sent = upstream.requests[-1]["messages"]
     assert [m["content"] for m in sent if m["role"] != "system"][:2] == ["remember this", "remembered"]
@@ -145,3 +144,66 @@ def test_background_is_refused_on_the_socket(sdk: openai.OpenAI, upstream: Scrip
     with sdk.responses.connect() as connection:
         answer = _create(connection, input="x", background=True)
     assert answer[0]["error"]["param"] == "background"
+
+
+def test_the_async_sdk_client_speaks_it_too(router: Router, upstream: ScriptedUpstream) -> None:
+    import asyncio
+
+    upstream.script(Reply(text="async answer"))
+
+    async def run() -> list[str]:
+        client = openai.AsyncOpenAI(base_url=router.url + "/v1", api_key="sk-test", max_retries=0)
+        kinds = []
+        async with client.responses.connect() as connection:
+            await connection.send({"type": "response.create", "model": DEFAULT_MODEL, "input": "x"})
+            async for event in connection:
+                kinds.append(event.type)
+                if event.type in TERMINAL:
+                    break
+        await client.close()
+        return kinds
+
+    kinds = asyncio.run(run())
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+
+
+def test_a_client_leaving_mid_stream_stores_nothing_and_the_router_serves_on(
+        sdk: openai.OpenAI, upstream: ScriptedUpstream, router: Router) -> None:
+    upstream.script(Reply(text="y" * 20, pieces=20, delay=0.05))
+    with sdk.responses.connect() as connection:
+        connection.send({"type": "response.create", "model": DEFAULT_MODEL, "input": "long"})
+        created = json.loads(connection.recv_bytes())
+    response_id = created["response"]["id"]
+    with sdk.responses.connect() as connection:
+        assert _create(connection, input="next")[-1]["type"] == "response.completed"
+    # Like an SSE client that goes away: the response is not stored half done.
+    assert router.client.get(f"/v1/responses/{response_id}").status_code == 404
+
+
+def test_two_replicas_on_postgres_continue_each_others_stored_responses(
+        upstream: ScriptedUpstream, tmp_path: Any) -> None:
+    import pg
+    from router_process import RouterProcess
+
+    try:
+        cluster = pg.shared_cluster()
+    except pg.PostgresUnavailable as exc:
+        pytest.skip(f"Postgres tests: {exc}")
+    db_url = cluster.new_database()
+    upstream.script(Reply(text="answer from a"), Reply(text="answer from b"))
+    try:
+        with RouterProcess(db_url, [upstream.url], tmp_path) as a, RouterProcess(db_url, [upstream.url], tmp_path) as b:
+            on_a = openai.OpenAI(base_url=a.url + "/v1", api_key="sk-test", max_retries=0)
+            on_b = openai.OpenAI(base_url=b.url + "/v1", api_key="sk-test", max_retries=0)
+            with on_a.responses.connect() as socket_a, on_b.responses.connect() as socket_b:
+                first = _create(socket_a, input="asked on a")[-1]["response"]
+                second = _create(socket_b, input="asked on b", previous_response_id=first["id"])
+                unstored = _create(socket_a, input="not kept", store=False)[-1]["response"]
+                elsewhere = _create(socket_b, input="?", previous_response_id=unstored["id"])
+    finally:
+        cluster.drop_database(db_url)
+    assert second[-1]["type"] == "response.completed", second
+    history = [(m["role"], m["content"]) for m in upstream.requests[1]["messages"]]
+    assert history == [("user", "asked on a"), ("assistant", "answer from a"), ("user", "asked on b")]
+    # A store:false response lives in the cache of the connection that made it, nowhere else.
+    assert elsewhere[0]["error"]["code"] == "previous_response_not_found"
