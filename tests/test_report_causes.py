@@ -70,6 +70,12 @@ def test_the_example_is_the_finding_most_tests_share() -> None:
                                      "integer (expected 'integer', got None)")
 
 
+def test_of_equally_widespread_findings_the_first_reported_wins() -> None:
+    tests = [result("a", "failed", (MISSING_DETAILS, MISSING_TOOLS)), result("b", "failed", (MISSING_TOOLS, MISSING_DETAILS))]
+    (cause,) = root_causes(tests)
+    assert (cause.example.test, cause.example.path) == ("suites/test_core.py::test_exchange[a]", "$.usage")
+
+
 def test_a_failure_without_rule_ids_is_counted_unattributed() -> None:
     crash = result("crashes", "errored")
     causes = root_causes([*planted(), crash])
