@@ -10,7 +10,7 @@ from starlette.middleware import Middleware
 
 from .background import MAX_WORKERS, BackgroundRunner, recover_orphans
 from .backend import READ_TIMEOUT, BackendPool
-from . import conversations, openapi, websocket
+from . import compaction, conversations, input_tokens, openapi, websocket
 from .cache import ResponseCache
 from .engine import Engine
 from .errors import EXCEPTION_HANDLERS, CatchAllMiddleware
@@ -64,7 +64,9 @@ def create_app(config: RouterConfig) -> Starlette:
             store.close()
 
     return Starlette(
-        routes=[*ROUTES, websocket.ROUTE, *conversations.ROUTES, openapi.ROUTE],  # GET /openapi.json
+        # compact and input_tokens first: /v1/responses/{response_id} would match their paths.
+        routes=[*compaction.ROUTES, *input_tokens.ROUTES, *ROUTES, websocket.ROUTE, *conversations.ROUTES,
+                openapi.ROUTE],  # GET /openapi.json
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[Middleware(CatchAllMiddleware)],
         lifespan=lifespan,

@@ -32,6 +32,8 @@ MODELS_PATH = "/v1/models"
 PROPS_PATH = "/props"
 TEMPLATE_PATH = "/apply-template"  # llama.cpp: chat messages -> the prompt text
 TOKENIZE_PATH = "/tokenize"        # llama.cpp: text -> tokens
+# Chat body fields llama.cpp's template renders into the prompt (the rest shape sampling only).
+TEMPLATE_FIELDS = ("messages", "tools", "tool_choice", "parallel_tool_calls")
 REPLAY_URL = "replay://"  # the backend of a router replaying recordings without any URL
 
 
@@ -247,14 +249,20 @@ class BackendPool:
         finally:
             backend.in_flight -= 1
 
-    async def count_tokens(self, backend: Backend, body: dict) -> int:
-        """The prompt size of a chat body with the backend's own template and tokenizer."""
-        template = await self.transport.post_json(backend.base_url, TEMPLATE_PATH,
-                                                  {"messages": body["messages"]})
+    async def count_tokens(self, backend: Backend, body: dict, *, exact: bool = False) -> int:
+        """The prompt size of a chat body with the backend's own template and tokenizer.
+
+        ``exact``: the template also renders the tools (as the chat request does) and the tokenizer
+        adds the special tokens the server adds to a prompt, so the count is the request's
+        ``prompt_tokens``. Without it (truncation's probes) only the messages are rendered.
+        """
+        template_body = {k: body[k] for k in TEMPLATE_FIELDS if k in body} if exact else {"messages": body["messages"]}
+        template = await self.transport.post_json(backend.base_url, TEMPLATE_PATH, template_body)
         prompt = template.get("prompt") if isinstance(template, dict) else None
         if not isinstance(prompt, str):
             raise BackendError(f"POST {TEMPLATE_PATH}: no prompt in the reply")
-        tokens = await self.transport.post_json(backend.base_url, TOKENIZE_PATH, {"content": prompt})
+        tokenize_body = {"content": prompt, "add_special": True} if exact else {"content": prompt}
+        tokens = await self.transport.post_json(backend.base_url, TOKENIZE_PATH, tokenize_body)
         if not isinstance(tokens, dict) or not isinstance(tokens.get("tokens"), list):
             raise BackendError(f"POST {TOKENIZE_PATH}: no tokens in the reply")
         return len(tokens["tokens"])

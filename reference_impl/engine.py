@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import adapters, context, conversations, mcp_loop, native, reasoning, translate, translate_tools
+from . import adapters, compaction, context, conversations, mcp_loop, native, reasoning, translate, translate_tools
 from .backend import RESPONSES_PATH, Backend, BackendError, BackendPool, ModelNotFound
 from .cache import ResponseCache
 from .context import ContextOverflow
@@ -200,7 +200,11 @@ class Engine:
             backend = self.pool.choose(request["model"])
         except ModelNotFound as exc:
             raise ApiError(404, exc.message, param="model", code="model_not_found") from exc
-        chat_inputs = reasoning.open_items(input_items, self.sealer)
+        chat_inputs = compaction.open_items(reasoning.open_items(input_items, self.sealer), self.sealer,
+                                            compaction.input_param)
+        # A stored compaction item is opened for the model each time its chain is continued.
+        history = compaction.open_items(history, self.sealer,
+                                        lambda _: "conversation" if conversation else "previous_response_id")
         mcp_loop.check_approvals(input_items, history)
         toolset = mcp_loop.toolset_for(request.get("tools") or [])
         status = "queued" if request.get("background") else "in_progress"
@@ -248,6 +252,14 @@ class Engine:
                 item = stored
             resolved.append(item)
         return {**request, "input": resolved}
+
+    def chain_history(self, previous_id: str | None) -> list[dict]:
+        """The stored items a continuation of ``previous_id`` sees (400 if it cannot be continued)."""
+        return self._history(previous_id)
+
+    def outgoing_body(self, turn: Turn) -> dict:
+        """The first chat body of ``turn`` exactly as `_send` would send it (input_tokens counts it)."""
+        return self._adapted(turn.backend, self._chat_body(turn, [], []))[0]
 
     def _history(self, previous_id: str | None) -> list[dict]:
         if previous_id is None:
@@ -376,12 +388,20 @@ class Engine:
         """Stream one chat body to ``backend``, with the adapters its capabilities need."""
         if backend.native:
             return native.events_to_chunks(self.pool.stream(backend, body, path=RESPONSES_PATH))
+        body, forced = self._adapted(backend, body)
+        if forced:
+            return _forced_chunks(self.pool, backend, body)
+        return self.pool.stream(backend, body)
+
+    @staticmethod
+    def _adapted(backend: Backend, body: dict) -> tuple[dict, bool]:
+        """(the chat body after the adapters ``backend`` needs, whether a tool call is forced)."""
+        if backend.native:
+            return body, False
         if not backend.caps.vision:
             body = adapters.degrade_images(body)
         forced = None if backend.caps.native_tool_choice else adapters.force_tool_call_request(body)
-        if forced is not None:
-            return _forced_chunks(self.pool, backend, forced)
-        return self.pool.stream(backend, body)
+        return (body, False) if forced is None else (forced, True)
 
     async def _backend_chunks(self, turn: Turn, outputs: list[dict],
                               extra_tools: list[dict]) -> AsyncIterator[dict]:

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from . import conversations, validate as v
+from . import compaction, conversations, input_tokens, validate as v
 from .routes import DEFAULT_LIST_LIMIT, LIST_LIMIT_RANGE, ORDERS
 
 OPENAPI_VERSION = "3.1.0"
@@ -179,6 +179,8 @@ def document() -> dict[str, Any]:
                                            "One page of input items."), **_errors(400, 404)},
             }},
             **conversations.openapi_paths(metadata=_metadata(), input_item=_input_item(), errors=_errors),
+            **compaction.openapi_paths(input_schema=create_body()["properties"]["input"], errors=_errors),
+            **input_tokens.openapi_paths(create_properties=create_body()["properties"], errors=_errors),
         },
         "components": {"schemas": {
             "Error": {

@@ -52,12 +52,16 @@ TEXT_PART_TYPES = ("input_text", "output_text")
 # Items that exist for the client or the router only; the model never sees them in history.
 SKIPPED_HISTORY_ITEMS = frozenset({"mcp_list_tools", "mcp_approval_request", "mcp_approval_response"})
 LOGPROBS_INCLUDE = "message.output_text.logprobs"
+# How an opened compaction item reaches the model: an assistant turn holding the summary, placed
+# where the compacted items were (after the kept user messages, before the next user turn), so
+# every chat template sees ordinary user/assistant alternation.
+COMPACTION_PREFIX = "Summary of the earlier conversation: "
 # Id prefixes of stored input items, by item type.
 ITEM_ID_PREFIX = {
     "message": "msg", "function_call": "fc", "function_call_output": "fco",
     "custom_tool_call": "ctc", "custom_tool_call_output": "ctco", "mcp_call": "mcp",
     "mcp_list_tools": "mcpl", "mcp_approval_request": "mcpr", "mcp_approval_response": "mcpa",
-    "reasoning": "rs",
+    "reasoning": "rs", "compaction": "cmp",
 }
 
 
@@ -317,6 +321,12 @@ def items_to_messages(items: list[dict], *, param_prefix: str = "input",
             if result is None and item.get("error") is not None:
                 result = "Error: " + error_text(item["error"])
             messages.append({"role": "tool", "tool_call_id": call_id, "content": result or ""})
+        elif kind == "compaction":
+            # Only an opened item (compaction.open_items) carries its summary as content; the
+            # trial translation in engine.prepare sees the sealed item and skips it.
+            summary = "".join(str(p.get("text") or "") for p in item.get("content") or [] if isinstance(p, dict))
+            if summary:
+                messages.append({"role": "assistant", "content": COMPACTION_PREFIX + summary})
         elif kind == "item_reference":
             raise TranslationError("item_reference must be resolved before translation", param)
         else:
