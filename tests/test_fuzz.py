@@ -34,11 +34,15 @@ MAX_EXAMPLES = 2100
 ERROR_FIELDS = {"message", "type", "param", "code"}
 CREATE = ("POST", "/v1/responses")
 QUERY_OPERATIONS = (("/v1/responses/{response_id}", "GET"), ("/v1/responses/{response_id}/input_items", "GET"))
-CREATE_WEIGHT = 4  # the create body is the big attack surface: 4 of every 12 branches
+CREATE_WEIGHT = 4  # the create body is the big attack surface: 4 of every 14 branches
 REQUEST_TIMEOUT_S = 10
 ID_ONLY_OPERATIONS = (("/v1/responses/{response_id}", "DELETE"), ("/v1/responses/{response_id}/cancel", "POST"))
 # Bodies the router must reject exactly as the document does (negative_data_rejection).
-REJECTING_BODIES = (CREATE, ("POST", "/v1/conversations"))
+# compact and input_tokens take bodies as strict as create's; the scripted upstream has no tokenizer,
+# so a count that got past validation would be a 501 (a 5xx), which negative data must never reach.
+COMPACT = ("POST", "/v1/responses/compact")
+INPUT_TOKENS = ("POST", "/v1/responses/input_tokens")
+REJECTING_BODIES = (CREATE, ("POST", "/v1/conversations"), COMPACT, INPUT_TOKENS)
 CONVERSATION_ITEMS = ("/v1/conversations/{conversation_id}/items", "GET")
 
 
@@ -122,7 +126,8 @@ def _strategy(schema: Any, ids: dict[str, str]) -> Any:
         branches.append(operation.as_strategy(generation_mode=negative))  # unknown ids: 404
         branches += [operation.as_strategy(generation_mode=negative, path_parameters={"response_id": rid})
                      for key, rid in ids.items() if key != "conversation"]
-    branches.append(schema[REJECTING_BODIES[1][1]][REJECTING_BODIES[1][0]].as_strategy(generation_mode=negative))
+    for method, path in REJECTING_BODIES[1:]:
+        branches.append(schema[path][method].as_strategy(generation_mode=negative))
     branches.append(schema[CONVERSATION_ITEMS[0]][CONVERSATION_ITEMS[1]].as_strategy(
         generation_mode=negative, path_parameters={"conversation_id": ids["conversation"]}))
     # DELETE and cancel take only a path string, which nothing can violate: negative mode has no
@@ -170,7 +175,7 @@ def test_negative_fuzz_gives_no_5xx_and_only_shaped_errors(router: Any, stored_i
     assert total >= MIN_REQUESTS, f"only {total} requests were generated: {summary}"
     assert not any(s >= 500 for (_, _, s) in seen), summary
     operations = {(m, p) for (m, p, _) in seen}
-    assert len(operations) == 7, f"operations fuzzed: {sorted(operations)}"
+    assert len(operations) == 9, f"operations fuzzed: {sorted(operations)}"
     # No crash: the process is up, and nothing reached the catch-all handler.
     assert router.popen.poll() is None, router.log_tail()
     assert "Traceback" not in router.log_tail(400), router.log_tail(400)
