@@ -8,6 +8,8 @@ What one profile directory holds:
 - `response.json`, `error.json` (the `{"error": {...}}` body), `input_items.json` (list page).
 - `conversation.json`, `conversation_items.json` (list page), `conversation_item.json`,
   `conversation_deleted.json`: the Conversations API's objects.
+- `compacted_response.json` (POST /responses/compact), `input_token_count.json` (POST
+  /responses/input_tokens).
 - `event.<type>.json`: one file per `ResponseStreamEvent` member, named by its `type` literal.
 
 Transforms applied to pydantic's output, in order (each a function below, each says why):
@@ -106,7 +108,9 @@ OPENRESPONSES_RESPONSE_NON_NULL = (
 def sdk_models() -> tuple[dict[str, type], dict[str, type]]:
     """Return (event type literal -> event model, file stem -> other top-level model)."""
     from openai.types.conversations import Conversation, ConversationDeletedResource, ConversationItemList
-    from openai.types.responses import Response, ResponseItemList, ResponseStreamEvent
+    from openai.types.responses import (
+        CompactedResponse, InputTokenCountResponse, Response, ResponseItemList, ResponseStreamEvent,
+    )
     from openai.types.shared.error_object import ErrorObject
 
     union = typing.get_args(ResponseStreamEvent)[0]
@@ -116,7 +120,8 @@ def sdk_models() -> tuple[dict[str, type], dict[str, type]]:
         events[literal] = model
     return events, {"response": Response, "input_items": ResponseItemList, "error": ErrorObject,
                     "conversation": Conversation, "conversation_items": ConversationItemList,
-                    "conversation_deleted": ConversationDeletedResource}
+                    "conversation_deleted": ConversationDeletedResource,
+                    "compacted_response": CompactedResponse, "input_token_count": InputTokenCountResponse}
 
 
 def _walk(schema: Any, visit: typing.Callable[[dict], None]) -> None:
@@ -222,6 +227,7 @@ def _openai_overlay(defs: dict, events: dict[str, dict], names: dict[str, str]) 
         if event_type.endswith(".delta"):
             schema["properties"].update(copy.deepcopy(OPENAI_DELTA_EXTRA_PROPERTIES))
     _require(defs[names["error"]], OPENAI_ERROR_OBJECT_REQUIRED, non_null=False)
+    _compacted_user_messages(defs, names)
     defs["ResponseError"]["properties"]["code"] = {
         "$comment": "open set: OpenAI sends codes outside the SDK enum (insufficient_quota)",
         "type": "string",
@@ -250,6 +256,20 @@ def _openai_overlay(defs: dict, events: dict[str, dict], names: dict[str, str]) 
                 UNKNOWN_FIELDS_KEYWORD: "warn",
             },
         ],
+    }
+
+
+def _compacted_user_messages(defs: dict, names: dict[str, str]) -> None:
+    """A compacted output is "all user messages, followed by a single compaction item" (the SDK's own
+    docstring), but the SDK types it as ResponseOutputItem, whose message is the assistant's. A
+    message with role user is checked as the user message it is (ResponseInputMessageItem, the shape
+    input_items lists it in); every other item keeps the output item schema."""
+    output = defs[names["compacted_response"]]["properties"]["output"]
+    output["items"] = {
+        "if": {"type": "object", "required": ["type", "role"],
+               "properties": {"type": {"const": "message"}, "role": {"const": "user"}}},
+        "then": _ref("ResponseInputMessageItem"),
+        "else": output["items"],
     }
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.schemas import (
-    CONVERSATION_OBJECTS,
+    OBJECTS,
     DIALECTS,
     SCHEMA_ROOT,
     errors_only,
@@ -166,7 +166,7 @@ def test_input_items_page() -> None:
     assert [i.message for i in validate_input_items(page)] == ["'has_more' is a required property"]
 
 
-@pytest.mark.parametrize("name", CONVERSATION_OBJECTS)
+@pytest.mark.parametrize("name", OBJECTS)
 def test_a_conversation_object_missing_its_id_is_a_finding_of_its_own_rule(name: str) -> None:
     """Each Conversations API body has a schema; a body without ``id`` (or ``data``) breaks it."""
     findings = errors_only(validate_object(name, {"object": "nothing"}))
