@@ -49,6 +49,8 @@ NO_DEVIATION = "none"
 CREATE = re.compile(r"^(?:/v1)?/responses$")
 ONE = re.compile(r"^(?:/v1)?/responses/(?P<id>[^/]+)$")
 CANCEL = re.compile(r"^(?:/v1)?/responses/(?P<id>[^/]+)/cancel$")
+INPUT_TOKENS = re.compile(r"^(?:/v1)?/responses/input_tokens$")
+CHARS_PER_TOKEN = 4  # the usual character estimate of a server without the model's tokenizer
 # What a server that ignores text.format answers: a sentence, not JSON.
 PROSE = "The capital of France is Paris, and Paris is in France."
 # What a server that ignores tool_choice=required answers instead of a call.
@@ -497,6 +499,28 @@ def logprobs_empty() -> Handler:
     return on_responses(change)
 
 
+def compaction_dropped() -> Handler:
+    """Compaction items sent back as input are dropped before the model sees them."""
+    async def handler(call: Call, forward: Forward) -> Answer | None:
+        items = call.body.get("input") if _is_create(call) else None
+        if not isinstance(items, list) or not any(isinstance(i, dict) and i.get("type") == "compaction" for i in items):
+            return await forward()
+        kept = [i for i in items if not (isinstance(i, dict) and i.get("type") == "compaction")]
+        return await forward(body={**call.body, "input": kept})
+    return handler
+
+
+def input_tokens_estimated() -> Handler:
+    """Input tokens are counted as characters / 4, not with the model's tokenizer."""
+    async def handler(call: Call, forward: Forward) -> Answer | None:
+        answer = await forward()
+        body = answer.json() if answer is not None else None
+        if not (INPUT_TOKENS.match(call.path) and isinstance(body, dict) and "input_tokens" in body):
+            return answer
+        return answer.with_json({**body, "input_tokens": len(json.dumps(call.body)) // CHARS_PER_TOKEN})  # type: ignore[union-attr]
+    return handler
+
+
 _FACTORIES: tuple[Callable[[], Handler], ...] = (
     previous_response_id_null, store_ignored, instructions_carried_over, delete_not_deleting,
     unknown_id_500, error_raw_shape, error_param_dropped, null_sampling_fields, null_tool_fields,
@@ -504,6 +528,7 @@ _FACTORIES: tuple[Callable[[], Handler], ...] = (
     mcp_approval_ignored, credentials_echoed, cancel_anything_accepted, cancel_not_idempotent,
     background_without_store_accepted, client_metadata_rejected, namespace_tool_rejected,
     hosted_tool_unnamed, function_output_by_name_refused, context_overflow_as_failed, logprobs_empty,
+    compaction_dropped, input_tokens_estimated,
 )
 
 
