@@ -207,3 +207,28 @@ def test_two_replicas_on_postgres_continue_each_others_stored_responses(
     assert history == [("user", "asked on a"), ("assistant", "answer from a"), ("user", "asked on b")]
     # A store:false response lives in the cache of the connection that made it, nowhere else.
     assert elsewhere[0]["error"]["code"] == "previous_response_not_found"
+
+
+def test_pipelined_creates_are_queued_and_answered_in_order(sdk: openai.OpenAI, upstream: ScriptedUpstream) -> None:
+    upstream.script(Reply(text="first", delay=0.05), Reply(text="second"))
+    with sdk.responses.connect() as connection:
+        for text, tokens in (("one", 16), ("two", 17)):
+            connection.send({"type": "response.create", "model": DEFAULT_MODEL, "input": text,
+                             "max_output_tokens": tokens})
+        answers = [_until_answered(connection), _until_answered(connection)]
+    for events in answers:
+        assert grammar.check_stream(events) == []
+    assert [a[-1]["response"]["max_output_tokens"] for a in answers] == [16, 17]
+    assert [a[-1]["response"]["output"][0]["content"][0]["text"] for a in answers] == ["first", "second"]
+
+
+def test_a_new_chain_replaces_the_cached_response(sdk: openai.OpenAI, upstream: ScriptedUpstream) -> None:
+    # The connection holds its most recent response only: a create without previous_response_id
+    # (a compacted history sent as input starts one) makes the older store:false chain unreachable.
+    with sdk.responses.connect() as connection:
+        old = _create(connection, input="old chain", store=False)[-1]["response"]
+        new = _create(connection, input="new chain", store=False)[-1]["response"]
+        on_new = _create(connection, input="go on", store=False, previous_response_id=new["id"])
+        on_old = _create(connection, input="back?", store=False, previous_response_id=old["id"])
+    assert on_new[-1]["type"] == "response.completed"
+    assert on_old[0]["error"]["code"] == "previous_response_not_found"
