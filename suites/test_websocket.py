@@ -55,11 +55,7 @@ def test_continuation(conformance: Conformance, case: Case) -> None:
         request = conformance.request_of(case, case.turns[0])
         exchange = conformance.ws_create(socket, request)
         continued = conformance.ws_ok(exchange)
-    if continued.get("previous_response_id") != first["id"]:
-        raise ProtocolFailure([Finding(
-            "chain.previous_response_id", message=f"expected {first['id']!r}, got "
-                                                  f"{continued.get('previous_response_id')!r}",
-            expected=first["id"], got=continued.get("previous_response_id"))], f"in case {case.id}")
+    _chained(first, continued, case)
     conformance.capability(case, continued, request, exchange)
 
 
@@ -111,3 +107,34 @@ def test_steer(conformance: Conformance, case: Case) -> None:
     except ValidationError as exc:
         require(False, "websocket.steer", f"the SDK's types reject the steer answer: {exc.errors()[:2]}",
                 got=event)
+
+
+def _chained(previous: dict[str, Any], response: dict[str, Any], case: Case) -> None:
+    if response.get("previous_response_id") != previous.get("id"):
+        raise ProtocolFailure([Finding(
+            "chain.previous_response_id", message=f"expected {previous.get('id')!r}, got "
+                                                  f"{response.get('previous_response_id')!r}",
+            expected=previous.get("id"), got=response.get("previous_response_id"))], f"in case {case.id}")
+
+
+@pytest.mark.parametrize("case", cases_for("websocket", "compacted_chain"))
+def test_compacted_chain(conformance: Conformance, case: Case) -> None:
+    """A compacted history (POST /responses/compact) sent on the socket with store false and no
+    previous_response_id starts a new chain there, and that chain continues from the connection."""
+    compacted = conformance.ok(conformance.client.compact(conformance.request_of(case, case.params["compact"])),
+                               kind="compacted_response")
+    items = compacted.get("output") or []
+    require(any(i.get("type") == "compaction" for i in items), "compaction.output",
+            "compact answered no compaction item to start the chain with", got=[i.get("type") for i in items])
+    start = {"store": False, "max_output_tokens": 16,
+             "input": [*items, {"type": "message", "role": "user", "content": case.params["question"]}]}
+    with conformance.client.connect() as socket:
+        exchange = conformance.ws_create(socket, start)
+        started = conformance.ws_ok(exchange)
+        follow = {"store": False, "max_output_tokens": 16, "previous_response_id": started["id"],
+                  "input": case.params["follow"]}
+        continued = conformance.ws_ok(conformance.ws_create(socket, follow))
+    require(started.get("previous_response_id") is None, "chain.previous_response_id",
+            "a create without previous_response_id names one", got=started.get("previous_response_id"))
+    _chained(started, continued, case)
+    conformance.capability(case, started, start, exchange)
