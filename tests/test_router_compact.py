@@ -149,3 +149,12 @@ def test_client_mistakes_are_400s_naming_the_parameter(router, body, param):
 def test_an_unknown_model_is_a_404_naming_model(router):
     resp = router.client.post("/v1/responses/compact", json={"model": "nope", "input": "hi"})
     assert resp.status_code == 404 and resp.json()["error"]["param"] == "model"
+
+
+def test_a_compaction_item_in_a_conversation_is_opened_for_each_turn(sdk, upstream):
+    compacted = _compact(sdk, upstream, input=HISTORY)
+    conversation = sdk.conversations.create(items=[_dump(i) for i in compacted.output])
+    upstream.script(Reply(text="Tom"))
+    sdk.responses.create(model=DEFAULT_MODEL, conversation=conversation.id, input="What is my cat called?")
+    assert {"role": "assistant", "content": COMPACTION_PREFIX + SUMMARY} in upstream.requests[-1]["messages"]
+

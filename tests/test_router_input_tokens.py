@@ -104,6 +104,14 @@ def test_a_conversation_is_counted(sdk):
     assert counted.input_tokens == sent.usage.input_tokens
 
 
+def test_a_compaction_item_is_counted_as_the_summary_the_model_sees(sdk):
+    compacted = sdk.responses.compact(model=DEFAULT_MODEL, input="My cat is called Tom.")
+    items = [i.model_dump(exclude_none=True, warnings=False) for i in compacted.output]
+    with_item = _same_as_sent(sdk, input=[*items, {"role": "user", "content": "Name?"}])
+    without = _same_as_sent(sdk, input=[*items[:-1], {"role": "user", "content": "Name?"}])
+    assert with_item > without
+
+
 def test_model_may_be_left_out_when_one_model_is_served(sdk):
     assert sdk.responses.input_tokens.count(input="hi").input_tokens > 0
 
