@@ -14,7 +14,8 @@ import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from fixtures.capture import Exchange
 from fixtures.clients.proxy import CapturingProxy
@@ -40,9 +41,18 @@ async def stream(request: Request) -> StreamingResponse:
     return StreamingResponse(frames(), media_type="text/event-stream")
 
 
+async def socket(websocket: WebSocket) -> None:
+    await websocket.accept()
+    async for text in websocket.iter_text():
+        kind = json.loads(text)["type"]
+        await websocket.send_text(json.dumps({"type": "response.created", "for": kind}))
+        await websocket.send_text(json.dumps({"type": "response.completed", "for": kind}))
+
+
 @pytest.fixture(scope="module")
 def upstream():
-    app = Starlette(routes=[Route("/v1/echo", echo, methods=["POST"]), Route("/v1/stream", stream)])
+    app = Starlette(routes=[Route("/v1/echo", echo, methods=["POST"]), Route("/v1/stream", stream),
+                            WebSocketRoute("/v1/responses", socket)])
     with ServerThread(app) as server:
         yield server.url + "/v1"
 
@@ -112,3 +122,16 @@ def test_run_scenario_stops_a_hanging_client_and_keeps_its_log(tmp_path: Path, u
     run = run_scenario(client, "hang", base_url=upstream, model="m", api_key="sk-test-key-123", timeout_s=3)
     assert run.status is None and len(run.exchanges) == 1
     assert "sent with key" in run.log and "sk-test-key-123" not in run.log
+
+
+def test_the_proxy_relays_a_websocket_one_exchange_per_client_message(upstream: str) -> None:
+    from websockets.sync.client import connect
+
+    with CapturingProxy(upstream) as proxy:
+        with connect(proxy.base_url.replace("http", "ws") + "/responses") as ws:
+            for kind in ("response.create", "response.create"):
+                ws.send(json.dumps({"type": kind}))
+                assert [json.loads(ws.recv())["type"] for _ in range(2)] == ["response.created", "response.completed"]
+    first, second = proxy.exchanges
+    assert first.websocket and first.request_json == {"type": "response.create"} and first.complete
+    assert [f.json()["type"] for f in second.frames] == ["response.created", "response.completed"]
