@@ -44,8 +44,9 @@ record: $(STAMP)
 
 # One Codex CLI turn through the router and the embedded model (npm installs Codex into
 # .clients/codex once). Not part of `make test`: it runs the model on a ~9k-token prompt.
+# web_search = "disabled": the router refuses hosted search by default (--hosted-tools reject).
 codex: $(STAMP)
-	$(PY) scripts/codex/run_codex.py --context-tokens 16384 $(CODEX_ARGS)
+	$(PY) scripts/codex/run_codex.py --context-tokens 16384 --web-search-disabled $(CODEX_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -30,8 +30,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--embedded", action="store_true", help="start the embedded local model as a backend")
     parser.add_argument("--context-tokens", type=int, default=DEFAULT_CONTEXT_TOKENS, metavar="N",
-                        help="context of the embedded model (default %(default)s: holds Codex CLI's "
-                             "prompt; above the model's trained 8192 it is served with scaled RoPE)")
+                        help="context of the embedded model (default %(default)s; Codex CLI's first prompt "
+                             "needs about 9.2k, so `make codex` asks for 16384: above the model's "
+                             "trained 8192 it is served with scaled RoPE)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--backend-record", metavar="DIR", help="record every backend exchange to DIR")
     mode.add_argument("--backend-replay", metavar="DIR", help="serve backend exchanges from DIR, no network")
