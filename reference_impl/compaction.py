@@ -36,7 +36,7 @@ from .ids import new_id
 from .routes import _json_body
 from .sealing import Sealer, SealError
 from .translate_out import usage_from_chat
-from .validate import _check_input
+from .validate import _check_input, object_body
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -81,11 +81,7 @@ def input_param(position: int) -> str:
 
 def validate_compact(body: Any) -> dict:
     """The compact body checked (400 naming the field), as create checks the same fields."""
-    if not isinstance(body, dict):
-        raise ApiError(400, "The request body must be a JSON object.", code="invalid_type")
-    for key in body:
-        if key not in FIELDS:
-            raise ApiError(400, f"Unknown parameter: '{key}'.", param=key, code="unknown_parameter")
+    body = object_body(body, FIELDS)
     model = body.get("model")
     if model is None:
         raise ApiError(400, "Missing required parameter: 'model'.", param="model", code="missing_required_parameter")

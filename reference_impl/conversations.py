@@ -26,7 +26,7 @@ from . import translate
 from .errors import ApiError, not_found
 from .ids import new_id
 from .routes import DEFAULT_LIST_LIMIT, LIST_LIMIT_RANGE, ORDERS, _json_body, page_params
-from .validate import _check_input, _check_metadata
+from .validate import _check_input, _check_metadata, object_body
 
 MAX_CREATE_ITEMS = 20
 # Values of ``include`` on the items list (the pinned SDK's ResponseIncludable). The router's
@@ -104,15 +104,6 @@ def _items(value: Any, param: str = "items") -> list[dict]:
     return _with_ids(items)
 
 
-def _object_body(body: Any, allowed: frozenset[str]) -> dict:
-    if not isinstance(body, dict):
-        raise ApiError(400, "The request body must be a JSON object.", code="invalid_type")
-    for key in body:
-        if key not in allowed:
-            raise ApiError(400, f"Unknown parameter: '{key}'.", param=key, code="unknown_parameter")
-    return body
-
-
 def _metadata(body: dict) -> dict:
     value = body.get("metadata")
     if value is None:
@@ -143,7 +134,7 @@ async def _run(fn: Any, *args: Any) -> Any:
 
 async def create_conversation(request: Request) -> Response:
     """POST /v1/conversations."""
-    body = _object_body(await _json_body(request), CREATE_FIELDS)
+    body = object_body(await _json_body(request), CREATE_FIELDS)
     metadata = _metadata(body)
     items = _items(body["items"]) if body.get("items") is not None else []
     conversation = {"id": new_id("conv"), "object": "conversation", "created_at": int(time.time()),
@@ -159,7 +150,7 @@ async def get_conversation(request: Request) -> Response:
 
 async def update_conversation(request: Request) -> Response:
     """POST /v1/conversations/{id}: replace its metadata."""
-    body = _object_body(await _json_body(request), frozenset({"metadata"}))
+    body = object_body(await _json_body(request), frozenset({"metadata"}))
     if "metadata" not in body:
         raise ApiError(400, "Missing required parameter: 'metadata'.", param="metadata",
                        code="missing_required_parameter")
@@ -179,7 +170,7 @@ async def delete_conversation(request: Request) -> Response:
 
 async def create_items(request: Request) -> Response:
     """POST /v1/conversations/{id}/items: append items; answers the list of those added."""
-    body = _object_body(await _json_body(request), frozenset({"items"}))
+    body = object_body(await _json_body(request), frozenset({"items"}))
     if "items" not in body:
         raise ApiError(400, "Missing required parameter: 'items'.", param="items", code="missing_required_parameter")
     _include(request)

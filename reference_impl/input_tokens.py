@@ -25,6 +25,7 @@ from starlette.routing import Route
 from .backend import BackendError
 from .errors import SERVER_ERROR, ApiError
 from .routes import _json_body
+from .validate import object_body
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -41,11 +42,7 @@ PERSONALITY_MAX = 64
 
 def create_body(body: Any, models: list[str]) -> dict:
     """The create body whose input a count measures (400 naming the field for a bad one)."""
-    if not isinstance(body, dict):
-        raise ApiError(400, "The request body must be a JSON object.", code="invalid_type")
-    for key in body:
-        if key not in FIELDS:
-            raise ApiError(400, f"Unknown parameter: '{key}'.", param=key, code="unknown_parameter")
+    body = object_body(body, FIELDS)
     personality = body.get("personality")
     if personality is not None and not (isinstance(personality, str) and len(personality) <= PERSONALITY_MAX):
         raise ApiError(400, f"Invalid 'personality': expected a string of at most {PERSONALITY_MAX} characters.",

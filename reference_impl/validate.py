@@ -86,6 +86,16 @@ def _unknown_message(key: Any) -> str:
     return f"{message} Did you mean '{close[0]}'?" if close else message
 
 
+def object_body(body: Any, allowed: frozenset[str]) -> dict:
+    """``body`` if it is a JSON object of ``allowed`` fields only; else a 400 naming the field."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object.", code="invalid_type")
+    for key in body:
+        if key not in allowed:
+            raise ApiError(400, f"Unknown parameter: '{key}'.", param=key, code="unknown_parameter")
+    return body
+
+
 def validate_create(body: Any) -> dict[str, Any]:
     """Check a create body; return it without the client extensions (`CLIENT_EXTENSIONS`).
 

@@ -20,6 +20,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from fixtures.processes import dying_with_parent, free_port
 
@@ -199,3 +200,16 @@ def shared_cluster() -> PostgresCluster:
             raise
         atexit.register(_shared.stop)
     return _shared
+
+
+def fresh_database(request: Any, purpose: str = "Postgres") -> str:
+    """The URL of a new database on the shared cluster, dropped after the test; skip if impossible."""
+    import pytest  # only the tests that want a database need pytest here
+
+    try:
+        cluster = shared_cluster()
+    except PostgresUnavailable as exc:
+        pytest.skip(f"{purpose}: {exc}")
+    url = cluster.new_database()
+    request.addfinalizer(lambda: cluster.drop_database(url))
+    return url

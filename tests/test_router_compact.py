@@ -26,13 +26,7 @@ def router(request, upstream, tmp_path):
     """A router on a fresh SQLite file or a fresh Postgres database."""
     r = Router(tmp_path / "db.sqlite", [upstream.url])
     if request.param == "postgres":
-        try:
-            cluster = pg.shared_cluster()
-        except pg.PostgresUnavailable as exc:
-            pytest.skip(f"Postgres: {exc}")
-        url = cluster.new_database()
-        request.addfinalizer(lambda: cluster.drop_database(url))
-        r.config.db = url  # read in the lifespan, at start
+        r.config.db = pg.fresh_database(request)  # read in the lifespan, at start
     with r:
         yield r
 

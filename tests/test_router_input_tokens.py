@@ -53,13 +53,7 @@ def router(request, counting, tmp_path):
     counting.reset()
     r = Router(tmp_path / "db.sqlite", [counting.url])
     if request.param == "postgres":
-        try:
-            cluster = pg.shared_cluster()
-        except pg.PostgresUnavailable as exc:
-            pytest.skip(f"Postgres: {exc}")
-        url = cluster.new_database()
-        request.addfinalizer(lambda: cluster.drop_database(url))
-        r.config.db = url
+        r.config.db = pg.fresh_database(request)  # read in the lifespan, at start
     with r:
         yield r
 
