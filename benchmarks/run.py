@@ -22,11 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from benchmarks.http_bench import first_event_results, load_results, measure_load  # noqa: E402
+from benchmarks.http_bench import load_results, measure_load  # noqa: E402
 from benchmarks.load import wrk_available  # noqa: E402
 from benchmarks.offline import rehydration_results, suite_results, validation_results  # noqa: E402
 from benchmarks.result import Result  # noqa: E402
 from benchmarks.servers import Servers  # noqa: E402
+from benchmarks.ttfe import first_event_results  # noqa: E402
 
 BENCHMARKS = ("load", "ttfe", "rehydration", "validation", "suite")
 DEFAULT_SECONDS = 3

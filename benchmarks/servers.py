@@ -53,6 +53,13 @@ class Process:
         self.stop()
         raise RuntimeError(f"{self.name} did not start on {self.url}:\n{tail}")
 
+    @property
+    def pid(self) -> int:
+        """The process id (for its CPU and memory accounting, benchmarks/proc.py)."""
+        if self.proc is None:
+            raise RuntimeError(f"{self.name} is not started")
+        return self.proc.pid
+
     def stop(self) -> None:
         """SIGTERM the process group this object started, then SIGKILL it if it lingers."""
         if self.proc is not None:

@@ -6,7 +6,11 @@ finish chunk, a usage chunk and ``[DONE]``) in one ASGI body message, without pa
 ``GET /v1/models`` lists `MODEL`; anything else is a 404 (so the router's ``/props`` probe sees
 a capable, non-llama.cpp backend and applies no adapter).
 
-Run it as its own process so it never shares a GIL with the router or the load generator::
+Its server stack is pinned (`SERVER_LOOP`, `SERVER_HTTP`: uvicorn on the stdlib asyncio loop with
+the pure-Python h11 parser), whatever else the environment installs: the router may run on uvloop
+and httptools, and a baseline that sped up with them would move every ratio (with both, this
+upstream answers about 5 times faster). Run it as its own process so it never shares a GIL with
+the router or the load generator::
 
     python benchmarks/upstream.py --port 8101
 """
@@ -20,6 +24,9 @@ MODEL = "bench-model"
 TEXT = "The quick brown fox jumps over the lazy dog, and then it naps in the warm afternoon sun."
 TEXT_PIECES = 8
 USAGE = {"prompt_tokens": 12, "completion_tokens": 20, "total_tokens": 32}
+# The baseline's own stack, fixed and stated (docs/benchmarks.md): not uvicorn's "auto" choice.
+SERVER_LOOP = "asyncio"
+SERVER_HTTP = "h11"
 
 
 def canned_chunks() -> list[dict]:
@@ -99,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
     uvicorn.run(CannedUpstream(), host="127.0.0.1", port=args.port, log_level="warning",
-                access_log=False, lifespan="on")
+                access_log=False, lifespan="on", loop=SERVER_LOOP, http=SERVER_HTTP)
 
 
 if __name__ == "__main__":
