@@ -2,30 +2,22 @@
 
 `BackendPool` knows the backends: it discovers their models (``GET /v1/models``) and
 capabilities (llama.cpp ``GET /props``), picks one by model and then by fewest requests in
-flight, and streams a request to it. The bytes go through a `BackendTransport`: `LiveTransport`
-speaks HTTP (retrying connect errors and 5xx before the first byte, decoding the SSE body into
-chunk dicts); recording.py wraps it to record, or replaces it to replay.
+flight, and streams a request to it. The bytes go through a `BackendTransport`: backend_http.py's
+`LiveTransport` speaks HTTP (retrying connect errors and 5xx before the first byte, decoding the
+SSE body into chunk dicts); recording.py wraps it to record, or replaces it to replay.
 """
 from __future__ import annotations
 
 import asyncio
-import codecs
 import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import httpx2
+from .jsoncodec import loads
 
-from .sse import SSEDataDecoder
-
-MAX_ATTEMPTS = 3
-BACKOFF_SECONDS = 0.2  # doubled after each failed attempt
-CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 120.0  # per read: a backend silent this long is treated as failed
-DISCOVERY_TIMEOUT = 5.0
-ERROR_BODY_CHARS = 500  # of an upstream error body, kept in the message
 CHAT_PATH = "/v1/chat/completions"
 RESPONSES_PATH = "/v1/responses"
 MODELS_PATH = "/v1/models"
@@ -83,7 +75,7 @@ def server_root(url: str) -> str:
 def parse_chunk(data: str) -> dict:
     """One SSE data payload → chunk dict; `BackendError` when malformed or an error object."""
     try:
-        chunk = json.loads(data)
+        chunk = loads(data)
     except json.JSONDecodeError as exc:
         raise BackendError(f"backend sent a malformed chunk: {data[:200]!r}") from exc
     if not isinstance(chunk, dict):
@@ -113,87 +105,13 @@ class BackendTransport(Protocol):
         """Release connections."""
 
 
-class LiveTransport:
-    """HTTP to the backends, with retries before the first byte."""
-
-    offline = False
-
-    def __init__(self, *, read_timeout: float = READ_TIMEOUT,
-                 http_transport: httpx2.AsyncBaseTransport | None = None) -> None:
-        timeout = httpx2.Timeout(read_timeout, connect=CONNECT_TIMEOUT)
-        self._client = httpx2.AsyncClient(timeout=timeout, transport=http_transport)
-
-    async def get_json(self, base_url: str, path: str) -> Any:
-        return await self._json("GET", base_url, path, None)
-
-    async def post_json(self, base_url: str, path: str, body: dict) -> Any:
-        return await self._json("POST", base_url, path, body)
-
-    async def _json(self, method: str, base_url: str, path: str, body: dict | None) -> Any:
-        try:
-            resp = await self._client.request(method, base_url + path, json=body,
-                                              timeout=DISCOVERY_TIMEOUT)
-        except httpx2.HTTPError as exc:
-            raise BackendError(f"{method} {path}: {exc!r}") from exc
-        if resp.status_code >= 400:
-            raise BackendError(f"{method} {path}: HTTP {resp.status_code}", status=resp.status_code)
-        try:
-            return resp.json()
-        except ValueError as exc:
-            raise BackendError(f"{method} {path}: not JSON") from exc
-
-    async def stream(self, base_url: str, path: str, body: dict) -> AsyncIterator[dict]:
-        url = base_url + path
-        for attempt in range(MAX_ATTEMPTS):
-            last = attempt == MAX_ATTEMPTS - 1
-            try:
-                async with self._client.stream("POST", url, json=body) as resp:
-                    if resp.status_code >= 400:
-                        text = (await resp.aread()).decode("utf-8", "replace")[:ERROR_BODY_CHARS]
-                        if resp.status_code < 500 or last:
-                            raise BackendError(f"backend HTTP {resp.status_code}: {text}",
-                                               status=resp.status_code, body=text)
-                    else:
-                        async for chunk in self._chunks(resp):
-                            yield chunk
-                        return
-            except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
-                if last:
-                    raise BackendError(f"cannot connect to backend {base_url}: {exc!r}") from exc
-            except httpx2.ReadTimeout as exc:
-                raise BackendError(f"backend {base_url} timed out") from exc
-            except httpx2.HTTPError as exc:
-                raise BackendError(f"backend {base_url} failed mid-stream: {exc!r}") from exc
-            await asyncio.sleep(BACKOFF_SECONDS * 2 ** attempt)
-
-    async def _chunks(self, resp: httpx2.Response) -> AsyncIterator[dict]:
-        decoder = SSEDataDecoder()
-        text_decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        body = resp.aiter_bytes()
-        async for raw in body:
-            for data in decoder.feed(text_decoder.decode(raw)):
-                if data.strip() == "[DONE]":
-                    # Read the body to its end: a connection closed mid-body cannot go back to
-                    # the pool, and a new TCP connection per request was most of the added latency.
-                    async for _ in body:
-                        pass
-                    return
-                yield parse_chunk(data)
-        for data in decoder.feed(text_decoder.decode(b"", final=True)) + decoder.flush():
-            if data.strip() == "[DONE]":
-                return
-            yield parse_chunk(data)
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
-
 class BackendPool:
     """The router's backends. Create, `await start()`, use, `await aclose()`."""
 
-    def __init__(self, urls: list[str], *, native_urls: list[str] | None = None,
-                 transport: BackendTransport | None = None) -> None:
-        self.transport: BackendTransport = transport if transport is not None else LiveTransport()
+    def __init__(self, urls: list[str], *, transport: BackendTransport,
+                 native_urls: list[str] | None = None) -> None:
+        """``transport``: recording.transport_for's live, recording or replaying transport."""
+        self.transport = transport
         self.backends = [Backend(server_root(u)) for u in urls]
         self.backends += [Backend(server_root(u), native=True) for u in native_urls or []]
         if not self.backends and self.transport.offline:

@@ -22,7 +22,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from .backend import BackendError, BackendTransport, LiveTransport
+from .backend import BackendError, BackendTransport
+from .backend_http import LiveTransport
 
 # Loopback ports change between runs (MCP servers, test upstreams), and so do the ids the router
 # mints (``call_<48 hex>`` in a tool round trip comes back in the next turn's request); nothing
