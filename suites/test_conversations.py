@@ -5,6 +5,11 @@ each answer is schema-checked against the pinned SDK's Conversation types.
 """
 from __future__ import annotations
 
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
 import pytest
 
 from fixtures.cases import Case, cases_for
@@ -13,6 +18,8 @@ from fixtures.session import Conformance
 
 NOT_FOUND = 404
 BAD_REQUEST = 400
+PAGE_LIMIT = 100  # the largest page the API allows; a longer conversation is followed with ``after``
+MAX_PAGES = 50  # a target whose has_more never ends is a finding, not an endless loop
 
 
 def _texts(page: dict) -> list[str]:
@@ -150,3 +157,59 @@ def test_bad_parameters(conformance: Conformance, case: Case) -> None:
     _param(conformance, conformance.client.conversation_items_list(cid, order="sideways"), BAD_REQUEST, "order")
     _param(conformance, conformance.client.conversation_items_list(cid, after="msg_not_in_it"), BAD_REQUEST, "after")
     _param(conformance, conformance.client.conversation_create(items="not a list"), BAD_REQUEST, "items")
+
+
+def _parallel_batches(params: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    """The items of each parallel create; every text names its request and place, so the listing
+    shows whose item is where."""
+    return [[{"type": "message", "role": "user", "content": params["text"].format(request=r, item=k)}
+             for k in range(params["items_per_request"])] for r in range(params["requests"])]
+
+
+def _every_item(conformance: Conformance, cid: str) -> list[dict]:
+    """All the conversation's items, oldest first, page after page (has_more, last_id, after)."""
+    items: list[dict] = []
+    query: dict[str, Any] = {"order": "asc", "limit": PAGE_LIMIT}
+    for _ in range(MAX_PAGES):
+        page = conformance.ok(conformance.client.conversation_items_list(cid, **query), kind="conversation_items")
+        items += page["data"]
+        if not page["has_more"]:
+            return items
+        require(bool(page["data"]) and page.get("last_id") == page["data"][-1]["id"], "conversation.items.last_id",
+                f"a page with has_more true ends with {page.get('last_id')!r}, not its last item's id")
+        query["after"] = page["last_id"]
+    require(False, "conversation.items.after", f"has_more is still true after {MAX_PAGES} pages")
+    return items
+
+
+@pytest.mark.parametrize("case", cases_for("conversations", "concurrent_items"))
+def test_concurrent_items(conformance: Conformance, case: Case) -> None:
+    """items.create sent in parallel on one conversation: every item is listed once, and each
+    request's items together, in the order sent. No model is involved, so only the target's
+    store decides the outcome."""
+    cid = conformance.ok(conformance.client.conversation_create(), kind="conversation")["id"]
+    batches = _parallel_batches(case.params)
+    start = threading.Barrier(len(batches))  # every request leaves together, so their writes overlap
+
+    def send(batch: list[dict[str, Any]]) -> Any:
+        start.wait()
+        return conformance.client.conversation_items_create(cid, items=batch)
+
+    with ThreadPoolExecutor(len(batches)) as pool:
+        exchanges = list(pool.map(send, batches))
+    for batch, exchange in zip(batches, exchanges):
+        added = conformance.ok(exchange, kind="conversation_items")
+        require(_texts(added) == _sent_texts(batch), "conversation.items.create",
+                f"a parallel create answered {_texts(added)} for {_sent_texts(batch)}")
+    listed = _texts({"data": _every_item(conformance, cid)})
+    sent = Counter(text for batch in batches for text in _sent_texts(batch))
+    got = Counter(listed)
+    lost = sorted(sent - got)
+    extra = sorted(got - sent)
+    require(not lost and not extra, "conversation.concurrency.lost",
+            f"of {sum(sent.values())} items added by {len(batches)} parallel creates, the conversation lists "
+            f"{len(listed)}: missing {lost}, listed more than sent {extra}")
+    for n, batch in enumerate(batches):
+        at = [listed.index(text) for text in _sent_texts(batch)]
+        require(at == list(range(at[0], at[0] + len(at))), "conversation.concurrency.order",
+                f"request {n}'s items are listed at positions {at}, not together in the order sent")

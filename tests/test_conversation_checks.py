@@ -154,6 +154,11 @@ FAULTS = [  # rule, test function, the call answered wrongly, which one of them,
     ("conversation.items.delete", "items", "conversation_item_delete", 1, _with("id", "conv_other")),
     ("conversation.echo", "turns", "create", 1, _with("conversation", None)),
     ("conversation.append", "turns", "conversation_items_list", 1, _with("data", [])),
+    # parallel creates: one item lost (a lost update), then two requests' items interleaved
+    ("conversation.concurrency.lost", "concurrent_items", "conversation_items_list", 1,
+     lambda a: {**a, "data": a["data"][:4] + a["data"][5:]}),
+    ("conversation.concurrency.order", "concurrent_items", "conversation_items_list", 1,
+     lambda a: {**a, "data": a["data"][:2] + [a["data"][3], a["data"][2]] + a["data"][4:]}),
 ]
 
 
