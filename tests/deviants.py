@@ -37,6 +37,7 @@ import uvicorn  # noqa: E402
 
 from reference_impl.app import RouterConfig, create_app  # noqa: E402
 from reference_impl.ids import new_id  # noqa: E402
+from conversation_deviants import CONVERSATION_DEVIATIONS  # noqa: E402
 from ws_deviants import WS_DEVIATIONS  # noqa: E402
 
 Scope = dict[str, Any]
@@ -540,6 +541,7 @@ def _wrapper(factory: Callable[[], Handler]) -> Callable[[ASGIApp], ASGIApp]:
 DEVIATIONS: dict[str, tuple[str, Callable[[ASGIApp], ASGIApp]]] = {
     **{f.__name__: ((f.__doc__ or "").strip(), _wrapper(f)) for f in _FACTORIES},
     **WS_DEVIATIONS,  # WebSocket mode (tests/ws_deviants.py): the socket's messages, not HTTP
+    **CONVERSATION_DEVIATIONS,  # the store under parallel creates (tests/conversation_deviants.py)
 }
 # The same, for deviations that only the model's answer shows (they need a live backend).
 MODEL_DEVIATIONS: dict[str, tuple[str, Callable[[ASGIApp], ASGIApp]]] = {

@@ -4,8 +4,9 @@ Each deviant router is the real reference router over recorded model traffic wit
 deviation. The real suite runs the cases named in ``CAUGHT_BY`` against it in a subprocess; every
 one must fail (not error), and the output must name the problem. The control runs all those
 cases against the router with no deviation and requires them all to pass, so each failure comes
-from the deviation alone. Capability checks are informational for the ``deviant`` provider:
-only protocol findings can fail a case here.
+from the deviation alone (the parallel conversation case also on Postgres, the other store).
+Capability checks are informational for the ``deviant`` provider: only protocol findings can
+fail a case here.
 
 Images silently ignored and a chain's context dropped show only in the model's answer, and a
 changed model request has no recording to replay: test_deviations_context.py catches those two
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+import pg
 from deviants import DEVIATIONS, NO_DEVIATION
 from fixtures.processes import free_port
 from fixtures.targets import BACKEND_CASSETTES, Process, start_process
@@ -41,13 +43,13 @@ providers:
     base_url: {base_url}
     models: [{model}]
     profiles: [core, streaming, stateful, tools, mcp, structured, background, errors, parameters, stateless,
-               websocket, compact, input_tokens, clients]
+               websocket, compact, input_tokens, clients, conversations]
     context_window: 4096
     informational: {{{informational}}}
     request_defaults: {{temperature: 0}}
 """
 PROFILES = ("core", "streaming", "stateful", "tools", "mcp", "structured", "background", "errors",
-            "parameters", "stateless", "websocket", "compact", "input_tokens", "clients")
+            "parameters", "stateless", "websocket", "compact", "input_tokens", "clients", "conversations")
 
 
 @dataclass(frozen=True)
@@ -132,14 +134,22 @@ CAUGHT_BY: dict[str, Catch] = {
     "input_tokens_estimated": Catch("test_input_tokens.py", ("input-tokens-of-a-plain-input-match-its-usage",
                                                              "input-tokens-count-instructions-and-tools"),
                                     ("input_tokens.matches_usage",)),
+    # Issue 12: parallel creates on one conversation (tests/conversation_deviants.py).
+    "conversation_items_lost_update": Catch("test_conversations.py",
+                                            ("parallel-item-creates-on-one-conversation-lose-and-reorder-nothing",),
+                                            ("conversation.concurrency.lost", "missing ['Request ")),
+    "conversation_items_interleaved": Catch("test_conversations.py",
+                                            ("parallel-item-creates-on-one-conversation-lose-and-reorder-nothing",),
+                                            ("conversation.concurrency.order", "not together in the order sent")),
 }
 
 
-def start_deviant(deviation: str) -> Process:
-    """tests/deviants.py serving ``deviation`` over the recorded model traffic, on a fresh store."""
+def start_deviant(deviation: str, db: str = "sqlite:///{workdir}/router.sqlite") -> Process:
+    """tests/deviants.py serving ``deviation`` over the recorded model traffic, on a fresh store
+    (a SQLite file in the process's own folder unless ``db`` names another)."""
     port = free_port()
     return start_process(["tests/deviants.py", "--deviation", deviation, "--port", str(port),
-                          "--replay", str(REPLAY), "--db", "sqlite:///{workdir}/router.sqlite"],
+                          "--replay", str(REPLAY), "--db", db],
                          port=port, health_path="/health", base_path="/v1")
 
 
@@ -161,7 +171,7 @@ def run_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, base_u
         base_url=base_url, model=MODEL, informational=informational))
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     suites = sorted({str(REPO / "suites" / c.suite) for c in catches})
-    selection = " or ".join(case for c in catches for case in c.cases)
+    selection = " or ".join(sorted({case for c in catches for case in c.cases}))
     return pytester.runpytest_subprocess(
         *suites, "-p", "no:cacheprovider", f"--rootdir={REPO}", "-c", str(REPO / "pyproject.toml"),
         *PLUGINS, "--providers-file", str(providers), "--provider", "deviant", "-k", selection,
@@ -171,7 +181,8 @@ def run_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, base_u
 def assert_all_pass(result: pytest.RunResult, catches: list[Catch]) -> None:
     """The control: every selected case passes against the router without a deviation."""
     output = "\n".join(result.outlines)
-    assert result.parseoutcomes().get("passed") == sum(len(c.cases) for c in catches), output[-4000:]
+    # distinct cases: one case may catch several deviations
+    assert result.parseoutcomes().get("passed") == len({case for c in catches for case in c.cases}), output[-4000:]
     assert result.ret == pytest.ExitCode.OK, output[-4000:]
 
 
@@ -205,3 +216,15 @@ def test_the_suite_catches_the_deviation(pytester: pytest.Pytester, monkeypatch:
     deviation = request.node.callspec.params["router"]
     catch = CAUGHT_BY[deviation]
     assert_caught(run_suite(pytester, monkeypatch, router.base_url, [catch]), catch, deviation)
+
+
+def test_the_router_on_postgres_passes_the_parallel_conversation_case(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    # The control above runs on SQLite; Postgres locks the conversation row instead of the database,
+    # so the parallel creates are judged on it too.
+    catches = [CAUGHT_BY["conversation_items_lost_update"]]
+    process = start_deviant(NO_DEVIATION, db=pg.fresh_database(request, "the suite on Postgres"))
+    try:
+        assert_all_pass(run_suite(pytester, monkeypatch, process.base_url, catches), catches)
+    finally:
+        process.stop()

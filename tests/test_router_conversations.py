@@ -1,6 +1,6 @@
 """The router's Conversations API and the ``conversation`` create parameter, on SQLite and Postgres:
 shapes (validated by the pinned SDK's own types), errors, turns that see and extend the
-conversation, and concurrent turns that neither lose nor interleave items."""
+conversation, and concurrent turns and item creates that neither lose nor interleave items."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +15,7 @@ from upstream import Reply, Router
 
 ITEM = TypeAdapter(ConversationItem)
 PARALLEL_TURNS = 12
+ITEMS_PER_CREATE = 3
 
 
 def _error(resp, status: int, param: str | None = None) -> dict:
@@ -135,5 +136,22 @@ def test_concurrent_turns_neither_lose_nor_interleave_items(router, upstream):
     assert all(u["role"] == "user" and a["role"] == "assistant" for u, a in pairs), \
         "a turn's input and output are not adjacent"
     assert sorted(u["content"][0]["text"] for u, _ in pairs) == sorted(sent)
-    outputs = {a.json()["output"][0]["id"] for a in answers}
-    assert {a["id"] for _, a in pairs} == outputs
+    # each input sits right before its own turn's output, not another turn's
+    output_of = {text: a.json()["output"][0]["id"] for text, a in zip(sent, answers)}
+    assert all(output_of[u["content"][0]["text"]] == a["id"] for u, a in pairs)
+
+
+def test_parallel_item_creates_neither_lose_nor_interleave_items(router):
+    c = router.client
+    cid = c.post("/v1/conversations", json={"items": [_user("first")]}).json()["id"]
+    batches = [[_user(f"request {n} item {k}") for k in range(ITEMS_PER_CREATE)] for n in range(PARALLEL_TURNS)]
+    with ThreadPoolExecutor(PARALLEL_TURNS) as pool:
+        answers = list(pool.map(lambda items: c.post(f"/v1/conversations/{cid}/items", json={"items": items}),
+                                batches))
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+    listed = [i["content"][0]["text"] for i in c.get(f"/v1/conversations/{cid}/items",
+                                                     params={"order": "asc", "limit": 100}).json()["data"]]
+    assert listed[0] == "first" and len(listed) == 1 + PARALLEL_TURNS * ITEMS_PER_CREATE
+    # every create's items form one block, in the order sent; the blocks may come in any order
+    blocks = [listed[k:k + ITEMS_PER_CREATE] for k in range(1, len(listed), ITEMS_PER_CREATE)]
+    assert sorted(blocks) == sorted([i["content"] for i in b] for b in batches)
