@@ -22,7 +22,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Append = Callable[[Any, str, list[dict]], bool]
-STORE_ROUND_TRIP_S = 0.2
+STORE_ROUND_TRIP_S = 0.5
 
 
 def _with_append(app: Any, append: Append) -> ASGIApp:
