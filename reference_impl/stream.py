@@ -11,6 +11,15 @@ order) always equals the items in index order.
 Tool names: ``tool_names`` maps the chat name of a tool inside a namespace to ``(namespace,
 name)``; its call items carry both (``name`` is the inner name).
 
+Copies: an event is a snapshot, never changed after it is yielded, but it is not a deep copy.
+A finished item (``output_item.done``) is frozen: the stream never changes it again, so
+``response.output`` and every later snapshot share it, and a snapshot of the Response is a new
+top-level dict with a new ``output`` list (everything the stream changes later is replaced at the
+top level, never mutated in place). An item still being built is copied (`_clone`, JSON values
+only) when it is announced. Consumers encode, store or send events as they are; none mutates one.
+A ``copy.deepcopy`` of the whole Response for each snapshot was about a quarter of the router's
+CPU per request (docs/benchmarks.md).
+
 Tool kinds (``tool_kinds`` maps a chat function name to a kind):
 - ``"function"`` (the default for unknown names): a ``function_call`` item, arguments streamed.
 - ``"custom"``: a ``custom_tool_call`` item. The backend streams the JSON text ``{"input": "..."}``
@@ -24,7 +33,6 @@ Tool kinds (``tool_kinds`` maps a chat function name to a kind):
 """
 from __future__ import annotations
 
-import copy
 import json
 import time
 from collections.abc import Callable
@@ -63,6 +71,16 @@ def _event_logprob(entry: dict) -> dict:
             "top_logprobs": [{"token": t["token"], "logprob": t["logprob"]} for t in entry["top_logprobs"]]}
 
 
+def _clone(value: Any) -> Any:
+    """A copy of a JSON value (dicts and lists copied, scalars shared): `copy.deepcopy` without
+    its memo and dispatch, for the wire-shaped dicts the stream builds."""
+    if isinstance(value, dict):
+        return {key: _clone(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_clone(item) for item in value]
+    return value
+
+
 def encode_sse(event: dict) -> bytes:
     """One SSE frame: ``event: <type>``, ``data: <compact json>`` and a blank line."""
     data = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
@@ -94,11 +112,11 @@ class ResponseStream:
         ``reasoning_summary``: reasoning items also get a summary (the request asked for one);
         ``seal``: reasoning text -> ``encrypted_content`` (the request included it).
         """
-        self.response: dict = copy.deepcopy(response)
+        # The caller keeps its skeleton: this stream owns a new top level and new output items.
+        self.response: dict = {**response, "output": _clone(response.get("output") or [])}
         self._reasoning_summary = reasoning_summary
         self._seal = seal
         self._reasoning: dict | None = None  # the open reasoning item of this turn
-        self.response.setdefault("output", [])
         self.pending_tool_calls: list[dict] = []
         self._tool_kinds = dict(tool_kinds or {})
         self._tool_names = dict(tool_names or {})
@@ -128,18 +146,23 @@ class ResponseStream:
         return event
 
     def _snapshot(self, type_: str) -> dict:
-        return self._event(type_, response=copy.deepcopy(self.response))
+        return self._event(type_, response=self._frozen())
+
+    def _frozen(self) -> dict:
+        """The Response as it is now: later changes replace top-level fields or append to
+        ``output`` (whose items are finished), so a new top level and list are enough."""
+        return {**self.response, "output": list(self.response["output"])}
 
     def _add(self, item: dict) -> tuple[int, list[dict]]:
         index = self._next_index
         self._next_index += 1
         return index, [self._event("response.output_item.added", output_index=index,
-                                   item=copy.deepcopy(item))]
+                                   item=_clone(item))]
 
     def _done(self, index: int, item: dict) -> dict:
-        self.response["output"].append(copy.deepcopy(item))
-        return self._event("response.output_item.done", output_index=index,
-                           item=copy.deepcopy(item))
+        finished = _clone(item)  # frozen from here on: the output and the event share it
+        self.response["output"].append(finished)
+        return self._event("response.output_item.done", output_index=index, item=finished)
 
     def _closing_status(self) -> str:
         return "incomplete" if self._finish_reason in INCOMPLETE_REASONS else "completed"
@@ -224,7 +247,7 @@ class ResponseStream:
             return []
         # Open items close first, so that output order stays output_index order.
         events = self.end_turn() if self._turn_active else []
-        item = copy.deepcopy(item)
+        item = _clone(item)
         if not item.get("id"):
             item["id"] = new_id(ROUTER_ITEM_ID_PREFIX[kind])
         family = ROUTER_ITEM_EVENTS[kind]
@@ -296,7 +319,7 @@ class ResponseStream:
             self._terminated = True
             self.response["status"] = "cancelled"
             self.response["usage"] = self._usage
-        return copy.deepcopy(self.response)
+        return self._frozen()
 
     @property
     def terminated(self) -> bool:
@@ -339,7 +362,7 @@ class ResponseStream:
     @staticmethod
     def _part(kind: str, text: str, logprobs: list[dict] | None = None) -> dict:
         if kind == "text":
-            return {"type": "output_text", "annotations": [], "logprobs": copy.deepcopy(logprobs or []),
+            return {"type": "output_text", "annotations": [], "logprobs": _clone(logprobs or []),
                     "text": text}
         return {"type": "refusal", "refusal": text}
 
@@ -354,7 +377,7 @@ class ResponseStream:
         final = self._part(part["kind"], part["text"], part["logprobs"])
         message["item"]["content"].append(final)
         return [self._event(done_type, **ids, **{field: part["text"]}, **extra),
-                self._event("response.content_part.done", **ids, part=copy.deepcopy(final))]
+                self._event("response.content_part.done", **ids, part=_clone(final))]
 
     def _close_message(self, message: dict, status: str) -> list[dict]:
         events = self._close_part(message) if message["part"] is not None else []
@@ -406,14 +429,14 @@ class ResponseStream:
         part = {"type": "reasoning_text", "text": text}
         events = [self._event("response.reasoning_text.done", **ids, content_index=0, text=text),
                   self._event("response.content_part.done", **ids, content_index=0,
-                              part=copy.deepcopy(part))]
+                              part=dict(part))]
         item["content"] = [part]
         if self._reasoning_summary:
             summary = {"type": "summary_text", "text": text}
             events += [self._event("response.reasoning_summary_text.done", **ids, summary_index=0,
                                    text=text),
                        self._event("response.reasoning_summary_part.done", **ids, summary_index=0,
-                                   part=copy.deepcopy(summary))]
+                                   part=dict(summary))]
             item["summary"] = [summary]
         if self._seal is not None:
             item["encrypted_content"] = self._seal(text)
@@ -516,7 +539,7 @@ class ResponseStream:
     def _call_item(self, call: _Call, status: str) -> dict:
         """The finished call as an item for the MCP loop (hidden MCP calls get one here)."""
         if call.item is not None:
-            return copy.deepcopy(call.item)
+            return _clone(call.item)
         return {"id": new_id("fc"), "type": "function_call", "status": status,
                 "arguments": call.arguments, "call_id": call.call_id or new_id("call"),
                 "name": call.name}
