@@ -60,6 +60,7 @@ def create_app(config: RouterConfig) -> Starlette:
             yield
         finally:
             await runner.aclose()
+            await engine.aclose()
             await pool.aclose()
             store.close()
 

@@ -42,6 +42,7 @@ from .errors import ApiError
 from .ids import new_id
 from .sealing import Sealer
 from .store import Store
+from .store_writer import StoreWriter
 from .stream import ResponseStream
 from .validate import validate_create
 
@@ -170,6 +171,11 @@ class Engine:
         self.cache = cache
         self.hosted_tools = hosted_tools
         self.sealer = sealer if sealer is not None else Sealer()
+        self.writer = StoreWriter(store)
+
+    async def aclose(self) -> None:
+        """Finish the queued store writes and stop the writer thread."""
+        await asyncio.to_thread(self.writer.close)
 
     # ------------------------------------------------------------ before any event
 
@@ -449,11 +455,12 @@ class Engine:
     async def persist(self, turn: Turn) -> None:
         """Store the final response (insert or update); nothing when ``store`` is false.
 
-        The write runs on a worker thread so a slow disk never stalls other requests' streams.
+        The write runs on the store's writer thread (store_writer.py) so a slow disk never stalls
+        other requests' streams.
         """
         if turn.stored:
-            await asyncio.to_thread(self.store.put_response, turn.response,
-                                    input_items=turn.input_items, background=turn.background)
+            await self.writer.put_response(turn.response, input_items=turn.input_items,
+                                           background=turn.background)
         if turn.response.get("conversation"):
             await asyncio.to_thread(conversations.append_turn, self.store, turn.response["conversation"]["id"],
                                     turn.response, turn.input_items)

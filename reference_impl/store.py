@@ -67,6 +67,8 @@ class Store(Protocol):
 
     def put_response(self, response: dict, *, input_items: list[dict], background: bool = False) -> None:
         """Insert or replace a response with its input items."""
+    def put_responses(self, rows: list[tuple[dict, list[dict], bool]]) -> None:
+        """`put_response` for each ``(response, input_items, background)``, in one transaction."""
     def get_response(self, response_id: str) -> dict | None:
         """The stored Response object, or None."""
     def update_response(self, response: dict) -> None:
@@ -169,14 +171,20 @@ class SqlStore(ConversationSql):
 
     def put_response(self, response: dict, *, input_items: list[dict], background: bool = False) -> None:
         """Insert or replace a response with its input items (one transaction)."""
-        response = without_credentials(response)
+        self.put_responses([(response, input_items, background)])
+
+    def put_responses(self, rows: list[tuple[dict, list[dict], bool]]) -> None:
+        """`put_response` for each ``(response, input_items, background)``, all in one transaction
+        (store_writer.py batches the writes that queue up under load)."""
         with self._transaction() as tx:
-            tx.execute(self._sql(self.UPSERT_RESPONSE), self._response_row(response, background))
-            tx.execute(self._sql("DELETE FROM input_items WHERE response_id = ?"), (response["id"],))
-            tx.executemany(
-                self._sql("INSERT INTO input_items (response_id, position, item_id, json) VALUES (?, ?, ?, ?)"),
-                [(response["id"], i, item.get("id"), _dumps(item)) for i, item in enumerate(input_items)],
-            )
+            for response, input_items, background in rows:
+                response = without_credentials(response)
+                tx.execute(self._sql(self.UPSERT_RESPONSE), self._response_row(response, background))
+                tx.execute(self._sql("DELETE FROM input_items WHERE response_id = ?"), (response["id"],))
+                tx.executemany(
+                    self._sql("INSERT INTO input_items (response_id, position, item_id, json) VALUES (?, ?, ?, ?)"),
+                    [(response["id"], i, item.get("id"), _dumps(item)) for i, item in enumerate(input_items)],
+                )
 
     def get_response(self, response_id: str) -> dict | None:
         """The stored Response object, or None."""
