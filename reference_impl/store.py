@@ -1,7 +1,8 @@
 """Persistence of responses: the `Store` protocol, the SQL both stores share, and SQLite.
 
-What is kept: each Response object (JSON, status, created_at, background flag), its input items
-in order, the chain link to ``previous_response_id`` (a column with an index), and the event log
+What is kept: each Response object (JSON, status, created_at, background flag), its ``output``
+again in a column of its own (so that a chain reads only the items it needs, never the whole
+object), its input items in order, the chain link to ``previous_response_id`` (a column with an index), and the event log
 of background responses (for ``GET ?stream=true``). MCP credentials never reach the store:
 `credentials.without_credentials` removes them before writing.
 
@@ -23,6 +24,7 @@ from typing import Any, Protocol
 
 from .conversation_store import CONVERSATION_SCHEMA, ConversationSql
 from .credentials import without_credentials
+from .jsoncodec import loads
 
 IN_FLIGHT = ("queued", "in_progress")
 BUSY_TIMEOUT_MS = 10_000
@@ -36,6 +38,8 @@ ORPHAN_ERROR = {
 SHARED_SCHEMA = """
 CREATE INDEX IF NOT EXISTS responses_status ON responses(status);
 CREATE INDEX IF NOT EXISTS responses_previous ON responses(previous_response_id);
+-- Covers a chain walk's step (id -> previous_response_id) without reading the row itself.
+CREATE INDEX IF NOT EXISTS responses_links ON responses(id, previous_response_id);
 CREATE TABLE IF NOT EXISTS input_items (
     response_id TEXT NOT NULL,
     position INTEGER NOT NULL,
@@ -57,9 +61,17 @@ CREATE TABLE IF NOT EXISTS responses (
     status TEXT NOT NULL,
     created_at INTEGER NOT NULL,
     previous_response_id TEXT,
-    background INTEGER NOT NULL DEFAULT 0
+    background INTEGER NOT NULL DEFAULT 0,
+    output TEXT
 );
 """ + SHARED_SCHEMA
+# Databases made before the output column: added on open. Their rows keep a NULL output, and the
+# chain reads those rows' output from the Response JSON instead (CHAIN_OUTPUT_SQL).
+OUTPUT_COLUMN = "output"
+ADD_OUTPUT_COLUMN = "ALTER TABLE responses ADD COLUMN output TEXT"
+CHAIN_OUTPUT_SQL = "COALESCE(r.output, json_extract(r.json, '$.output'))"
+CHAIN_INPUTS_SQL = ("SELECT response_id, json FROM input_items WHERE response_id IN (SELECT value FROM json_each(?))"
+                    " ORDER BY response_id, position")
 
 
 class Store(Protocol):
@@ -97,6 +109,11 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
+def _output_text(response: dict) -> str:
+    """The ``output`` column: the Response's output items alone."""
+    return _dumps(response.get("output") or [])
+
+
 # Links are walked inside SQLite; depth bounds a (never expected) cycle.
 MAX_CHAIN_LENGTH = 100_000
 CHAIN_SQL = """
@@ -117,7 +134,7 @@ class SqlStore(ConversationSql):
     """
 
     PLACEHOLDER = "?"
-    UPSERT_RESPONSE = ""  # (id, json, status, created_at, previous_response_id, background, …)
+    UPSERT_RESPONSE = ""  # (id, json, status, created_at, previous_response_id, background, …, output)
     UPSERT_EVENT = ""  # (response_id, sequence_number, json)
 
     def __init__(self) -> None:
@@ -167,7 +184,7 @@ class SqlStore(ConversationSql):
     def _response_row(self, response: dict, background: bool) -> tuple:
         return (response["id"], _dumps(response), response.get("status") or "completed",
                 int(response.get("created_at") or time.time()), response.get("previous_response_id"),
-                int(background))
+                int(background), _output_text(response))
 
     def put_response(self, response: dict, *, input_items: list[dict], background: bool = False) -> None:
         """Insert or replace a response with its input items (one transaction)."""
@@ -189,14 +206,14 @@ class SqlStore(ConversationSql):
     def get_response(self, response_id: str) -> dict | None:
         """The stored Response object, or None."""
         rows = self._query("SELECT json FROM responses WHERE id = ?", (response_id,))
-        return json.loads(rows[0][0]) if rows else None
+        return loads(rows[0][0]) if rows else None
 
     def update_response(self, response: dict) -> None:
         """Replace the JSON and status of an existing response (no-op if it was deleted)."""
         response = without_credentials(response)
         self._conn().execute(
-            self._sql("UPDATE responses SET json = ?, status = ? WHERE id = ?"),
-            (_dumps(response), response.get("status") or "completed", response["id"]),
+            self._sql("UPDATE responses SET json = ?, status = ?, output = ? WHERE id = ?"),
+            (_dumps(response), response.get("status") or "completed", _output_text(response), response["id"]),
         )
 
     def delete_response(self, response_id: str) -> bool:
@@ -223,7 +240,7 @@ class SqlStore(ConversationSql):
             params.append(rows[0][0])
         rows = self._query(f"SELECT json FROM input_items WHERE {where} ORDER BY position {direction} LIMIT ?",
                            (*params, limit + 1))
-        items = [json.loads(r[0]) for r in rows]
+        items = [loads(r[0]) for r in rows]
         return items[:limit], len(items) > limit
 
     def get_item(self, item_id: str) -> dict | None:
@@ -250,7 +267,7 @@ class SqlStore(ConversationSql):
             "SELECT json FROM events WHERE response_id = ? AND sequence_number > ? ORDER BY sequence_number",
             (response_id, -1 if starting_after is None else starting_after),
         )
-        return [json.loads(r[0]) for r in rows]
+        return [loads(r[0]) for r in rows]
 
     def _fail_orphans(self, tx: Any, rows: list[tuple[str, str]]) -> list[str]:
         """Mark the in-flight ``(id, json)`` rows failed with `ORPHAN_ERROR`, inside ``tx``."""
@@ -266,7 +283,7 @@ class SqliteStore(SqlStore):
     """`Store` on one SQLite file in WAL mode, with one connection per thread."""
 
     UPSERT_RESPONSE = ("INSERT OR REPLACE INTO responses (id, json, status, created_at, previous_response_id,"
-                       " background) VALUES (?, ?, ?, ?, ?, ?)")
+                       " background, output) VALUES (?, ?, ?, ?, ?, ?, ?)")
     UPSERT_EVENT = "INSERT OR REPLACE INTO events (response_id, sequence_number, json) VALUES (?, ?, ?)"
 
     def __init__(self, path: str | Path) -> None:
@@ -275,7 +292,11 @@ class SqliteStore(SqlStore):
             raise ValueError("SqliteStore needs a file path: an in-memory database is per connection")
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         super().__init__()
-        self._conn().executescript(SCHEMA)
+        conn = self._conn()
+        conn.executescript(SCHEMA)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(responses)")}
+        if OUTPUT_COLUMN not in columns:
+            conn.execute(ADD_OUTPUT_COLUMN)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
@@ -293,28 +314,25 @@ class SqliteStore(SqlStore):
 
         A link to a deleted response ends the walk there: the rest of the history is gone. Two
         queries whatever the length: the links are walked inside SQLite (a recursive CTE), and
-        only each response's ``output`` is extracted and parsed, not the whole stored object.
+        only the items are read and parsed (the ``output`` column), never the whole stored object.
         """
         conn = self._conn()
-        links = conn.execute(CHAIN_SQL + "SELECT c.id, json_extract(r.json, '$.output') FROM chain c "
+        links = conn.execute(CHAIN_SQL + f"SELECT c.id, {CHAIN_OUTPUT_SQL} FROM chain c "
                              "JOIN responses r ON r.id = c.id ORDER BY c.depth",
                              (response_id, MAX_CHAIN_LENGTH)).fetchall()
         if not links:
             raise KeyError(response_id)
-        ids: list[str] = []
+        items: dict[str, list[dict]] = {}
         for rid, _ in links:
-            if rid in ids:  # a cycle cannot be made through the API; stop rather than loop
+            if rid in items:  # a cycle cannot be made through the API; stop rather than loop
                 break
-            ids.append(rid)
-        items: dict[str, list[dict]] = {rid: [] for rid in ids}
-        rows = conn.execute(CHAIN_SQL + "SELECT i.response_id, i.json FROM input_items i "
-                            "JOIN chain c ON i.response_id = c.id ORDER BY i.response_id, i.position",
-                            (response_id, MAX_CHAIN_LENGTH)).fetchall()
-        for rid, raw in rows:
-            if rid in items:
-                items[rid].append(json.loads(raw))
-        outputs = dict(links[: len(ids)])
-        return [(items[rid], json.loads(outputs[rid] or "[]")) for rid in reversed(ids)]
+            items[rid] = []
+        # The input items of exactly those responses, by primary key (the ids as one JSON array
+        # parameter, so a long chain is neither walked twice nor bound as thousands of parameters).
+        for rid, raw in conn.execute(CHAIN_INPUTS_SQL, (json.dumps(list(items)),)):
+            items[rid].append(loads(raw))
+        outputs = dict(links[: len(items)])
+        return [(items[rid], loads(outputs[rid] or "[]")) for rid in reversed(items)]
 
     def mark_orphans_failed(self) -> list[str]:
         """Mark every queued/in_progress response failed with `ORPHAN_ERROR`."""

@@ -16,11 +16,11 @@ per thread, in autocommit, reopened if the server dropped them.
 from __future__ import annotations
 
 import contextlib
-import json
 import secrets
 from collections.abc import Iterator
 from typing import Any
 
+from .jsoncodec import loads
 from .store import IN_FLIGHT, SHARED_SCHEMA, SqlStore
 
 # Advisory lock namespace (first key of the two-key form): b"RESP" as an int.
@@ -37,20 +37,27 @@ CREATE TABLE IF NOT EXISTS responses (
     created_at BIGINT NOT NULL,
     previous_response_id TEXT,
     background BOOLEAN NOT NULL DEFAULT FALSE,
-    owner INTEGER
+    owner INTEGER,
+    output TEXT
 );
+-- Databases made before the output column: their rows keep a NULL output (CHAIN_SQL reads it
+-- from the Response JSON then).
+ALTER TABLE responses ADD COLUMN IF NOT EXISTS output TEXT;
 """ + SHARED_SCHEMA
 
-# Ancestors of one response, newest first; the path array stops a (corrupt) cyclic chain.
+# Ancestors of one response, oldest first, with their output items only (the output column; for
+# a row written before it existed, the output inside the JSON, read as json so its text is kept).
+# The path array stops a (corrupt) cyclic chain.
 CHAIN_SQL = """
-WITH RECURSIVE walk(id, json, previous_response_id, depth, path) AS (
-    SELECT id, json, previous_response_id, 0, ARRAY[id] FROM responses WHERE id = %s
+WITH RECURSIVE walk(id, previous_response_id, depth, path) AS (
+    SELECT id, previous_response_id, 0, ARRAY[id] FROM responses WHERE id = %s
   UNION ALL
-    SELECT r.id, r.json, r.previous_response_id, w.depth + 1, w.path || r.id
+    SELECT r.id, r.previous_response_id, w.depth + 1, w.path || r.id
     FROM responses r JOIN walk w ON r.id = w.previous_response_id
     WHERE NOT r.id = ANY(w.path)
 )
-SELECT id, json FROM walk ORDER BY depth DESC
+SELECT w.id, COALESCE(r.output, (r.json::json -> 'output')::text)
+FROM walk w JOIN responses r ON r.id = w.id ORDER BY w.depth DESC
 """
 
 # Owners whose store is still open somewhere: they hold their advisory lock in this database.
@@ -74,11 +81,11 @@ class PostgresStore(SqlStore):
 
     PLACEHOLDER = "%s"
     UPSERT_RESPONSE = (
-        "INSERT INTO responses (id, json, status, created_at, previous_response_id, background, owner)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET json = EXCLUDED.json,"
+        "INSERT INTO responses (id, json, status, created_at, previous_response_id, background, owner, output)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET json = EXCLUDED.json,"
         " status = EXCLUDED.status, created_at = EXCLUDED.created_at,"
         " previous_response_id = EXCLUDED.previous_response_id, background = EXCLUDED.background,"
-        " owner = EXCLUDED.owner"
+        " owner = EXCLUDED.owner, output = EXCLUDED.output"
     )
     UPSERT_EVENT = ("INSERT INTO events (response_id, sequence_number, json) VALUES (?, ?, ?)"
                     " ON CONFLICT (response_id, sequence_number) DO UPDATE SET json = EXCLUDED.json")
@@ -118,7 +125,8 @@ class PostgresStore(SqlStore):
 
     def _response_row(self, response: dict, background: bool) -> tuple:
         # The row is owned by this store, so that only its death makes it an orphan.
-        return (*super()._response_row(response, background)[:5], bool(background), self.owner)
+        row = super()._response_row(response, background)
+        return (*row[:5], bool(background), self.owner, row[6])
 
     def chain(self, response_id: str) -> list[tuple[list[dict], list[dict]]]:
         """(input items, output items) per response, oldest first, ending at ``response_id``.
@@ -135,8 +143,8 @@ class PostgresStore(SqlStore):
             "SELECT response_id, json FROM input_items WHERE response_id = ANY(%s) ORDER BY response_id, position",
             (ids,),
         ):
-            inputs[rid].append(json.loads(raw))
-        return [(inputs[rid], list(json.loads(raw).get("output") or [])) for rid, raw in responses]
+            inputs[rid].append(loads(raw))
+        return [(inputs[rid], list(loads(raw) or []) if raw else []) for rid, raw in responses]
 
     def mark_orphans_failed(self) -> list[str]:
         """Fail every queued/in_progress response whose owning store is gone; return their ids."""

@@ -187,6 +187,13 @@ def _message_content(role: str, content: Any, param: str) -> Any:
         return content
     if not isinstance(content, list):
         raise TranslationError("message content must be a string or a list of parts", param)
+    if role != "user" or len(content) == 1:
+        # The common case, and every turn of a rehydrated chain: text parts only, joined into the
+        # plain string below without building the parts first.
+        texts = [part.get("text", part.get("refusal", "")) for part in content
+                 if isinstance(part, dict) and part.get("type") in TEXT_PART_TYPES]
+        if texts and len(texts) == len(content):
+            return "".join(texts)
     parts: list[dict] = []
     for j, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
