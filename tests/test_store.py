@@ -172,3 +172,56 @@ def test_store_urls(tmp_path):
         store_for_url("mysql://x")
     with pytest.raises(ValueError):
         SqliteStore(":memory:")
+
+
+# The responses table as it was before the output column (issue 14): an old database still opens,
+# gains the column, and chains through its old rows (read from their Response JSON).
+OLD_RESPONSES_TABLE = {
+    "sqlite": "CREATE TABLE responses (id TEXT PRIMARY KEY, json TEXT NOT NULL, status TEXT NOT NULL,"
+              " created_at INTEGER NOT NULL, previous_response_id TEXT, background INTEGER NOT NULL DEFAULT 0)",
+    "postgres": "CREATE TABLE responses (id TEXT PRIMARY KEY, json TEXT NOT NULL, status TEXT NOT NULL,"
+                " created_at BIGINT NOT NULL, previous_response_id TEXT,"
+                " background BOOLEAN NOT NULL DEFAULT FALSE, owner INTEGER)",
+}
+
+
+def _old_database(backend) -> None:
+    """Two chained responses written the old way: no output column, output only in the JSON."""
+    import json
+
+    rows = [_response("r1"), _response("r2", prev="r1")]
+    if backend.kind == "sqlite":
+        import sqlite3
+
+        conn = sqlite3.connect(backend.path)
+        conn.execute(OLD_RESPONSES_TABLE["sqlite"])
+        conn.executemany("INSERT INTO responses VALUES (?, ?, 'completed', 1, ?, 0)",
+                         [(r["id"], json.dumps(r), r["previous_response_id"]) for r in rows])
+        conn.commit()
+        conn.close()
+        return
+    import psycopg
+
+    with psycopg.connect(backend.url, autocommit=True) as conn:
+        conn.execute(OLD_RESPONSES_TABLE["postgres"])
+        for r in rows:
+            conn.execute("INSERT INTO responses VALUES (%s, %s, 'completed', 1, %s, FALSE, NULL)",
+                         (r["id"], json.dumps(r), r["previous_response_id"]))
+
+
+def test_a_database_from_before_the_output_column_is_migrated_and_still_chains(backend):
+    _old_database(backend)
+    store = backend.open()
+    assert [out[0]["id"] for _, out in store.chain("r2")] == ["msg_r1", "msg_r2"]
+    store.put_response(_response("r3", prev="r2"), input_items=_items(1))  # a new row, output column set
+    chain = store.chain("r3")
+    assert [out[0]["id"] for _, out in chain] == ["msg_r1", "msg_r2", "msg_r3"]
+    assert [len(inputs) for inputs, _ in chain] == [0, 0, 1]
+    assert store.get_response("r1") == _response("r1")
+
+
+def test_the_output_column_follows_updates(store):
+    store.put_response(_response("r1"), input_items=[])
+    store.update_response({**_response("r1"), "output": [{"id": "msg_new", "type": "message", "role": "assistant",
+                                                          "content": [{"type": "output_text", "text": "new"}]}]})
+    assert store.chain("r1")[0][1][0]["id"] == "msg_new"
