@@ -1,23 +1,34 @@
 """JSON decoding on the hot path: orjson's speed with the standard library's results.
 
 `loads` parses with orjson (compiled, several times faster than ``json.loads`` on the chunks,
-bodies and stored rows the router reads) and falls back to ``json.loads`` for the few inputs
-orjson refuses but the standard library accepts (``NaN``, ``Infinity``, integers beyond 64 bits),
-so every input gives the same value, or the same `json.JSONDecodeError`, as before.
+bodies and stored rows the router reads) and leaves to ``json.loads`` the inputs on which the two
+differ, so every input gives the same value, or the same `json.JSONDecodeError`, as before:
+what orjson refuses (``NaN``, ``Infinity``) and any text with a run of 20 digits or more, since
+orjson reads an integer beyond 64 bits as a float where Python keeps it exact (a long digit run
+inside a string only costs the slower path).
 Encoding stays on the standard library: orjson writes some floats differently (``1e-5`` for
 ``1e-05``) and NaN as ``null``, and the router's wire bytes must not change.
 """
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
 
+# 20 digits in a row: possibly an integer beyond 64 bits (the largest, 2**64 - 1, has 20).
+LONG_DIGITS = 20
+_LONG_TEXT = re.compile(r"\d{%d}" % LONG_DIGITS)
+_LONG_BYTES = re.compile(rb"\d{%d}" % LONG_DIGITS)
+
 
 def loads(data: str | bytes) -> Any:
     """Parse one JSON document; `json.JSONDecodeError` (or `UnicodeDecodeError`) when invalid."""
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return json.loads(data)
+    long_digits = _LONG_BYTES if isinstance(data, (bytes, bytearray)) else _LONG_TEXT
+    if long_digits.search(data) is None:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass  # json.loads decides: it accepts NaN and Infinity, or raises its own error
+    return json.loads(data)
