@@ -1,8 +1,8 @@
 """The suite catches every non-stream DESIGN.md §5 deviation (tests/deviants.py), test by test.
 
 Each deviant router is the real reference router over recorded model traffic with one injected
-deviation. The real suite runs the cases named in ``CAUGHT_BY`` against it in a subprocess; every
-one must fail (not error), and the output must name the problem. The control runs all those
+deviation, served from a thread. The real suite runs the cases named in ``CAUGHT_BY`` against it,
+in this process (tests/inprocess.py); every one must fail (not error), and the output must name the problem. The control runs all those
 cases against the router with no deviation and requires them all to pass, so each failure comes
 from the deviation alone (the parallel conversation case also on Postgres, the other store).
 Capability checks are informational for the ``deviant`` provider: only protocol findings can
@@ -14,6 +14,7 @@ against a content-aware stand-in model. Streaming deviations are proven in test_
 """
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,18 +22,18 @@ from pathlib import Path
 import pytest
 
 import pg
-from deviants import DEVIATIONS, NO_DEVIATION
-from fixtures.processes import free_port
-from fixtures.targets import BACKEND_CASSETTES, Process, start_process
-
-pytest_plugins = ["pytester"]
+from deviants import DEVIATIONS, NO_DEVIATION, build_app
+from fixtures.processes import ServerThread
+from fixtures.targets import BACKEND_CASSETTES
+from inprocess import run_pytest
+from reference_impl.app import RouterConfig
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = "smollm2-135m-instruct"
 REPLAY = BACKEND_CASSETTES / "local" / MODEL
-RUN_GUARD_S = 120  # a stalled suite run is killed here: a hang guard, not a speed target
-# The suite's subprocess loads only the plugins it needs: autoloading every installed plugin
-# (hypothesis, schemathesis…) costs seconds per run, and there is one run per deviation.
+RUN_GUARD_S = 120  # each case of a run fails past this (pytest-timeout): a hang guard, not a speed target
+# A suite run loads only the plugins it needs: autoloading every installed plugin (hypothesis,
+# schemathesis…) costs seconds per run, and there is one run per deviation.
 PLUGINS = ("-p", "fixtures.plugin", "-p", "pytest_timeout")
 # The recordings were made with the local provider's request_defaults; a matching provider
 # sends the same requests, so every backend call is found in the recordings.
@@ -144,38 +145,67 @@ CAUGHT_BY: dict[str, Catch] = {
 }
 
 
-def start_deviant(deviation: str, db: str = "sqlite:///{workdir}/router.sqlite") -> Process:
-    """tests/deviants.py serving ``deviation`` over the recorded model traffic, on a fresh store
-    (a SQLite file in the process's own folder unless ``db`` names another)."""
-    port = free_port()
-    return start_process(["tests/deviants.py", "--deviation", deviation, "--port", str(port),
-                          "--replay", str(REPLAY), "--db", db],
-                         port=port, health_path="/health", base_path="/v1")
+@dataclass
+class Deviant:
+    """A deviant router served from a thread of this process: its base URL, and how to stop it."""
+
+    server: ServerThread
+    store: tempfile.TemporaryDirectory[str]
+
+    @property
+    def base_url(self) -> str:
+        """The router's ``/v1`` URL."""
+        return f"{self.server.url}/v1"
+
+    def stop(self) -> None:
+        """Stop serving and delete the store's folder."""
+        self.server.stop()
+        self.store.cleanup()
+
+
+def start_deviant(deviation: str, db: str = "sqlite:///{workdir}/router.sqlite", *,
+                  backends: tuple[str, ...] = ()) -> Deviant:
+    """tests/deviants.py serving ``deviation`` on a fresh store (a SQLite file in its own folder
+    unless ``db`` names another), over ``backends`` if given, else over the recorded model traffic.
+
+    In a thread rather than a process: the router is the same app either way, and a process would
+    import it again for every deviation.
+    """
+    store = tempfile.TemporaryDirectory(prefix="deviant-")
+    config = RouterConfig(backends=list(backends), db=db.replace("{workdir}", store.name),
+                          replay_dir=None if backends else str(REPLAY))
+    server = ServerThread(build_app(deviation, config), name=f"deviant-{deviation}", lifespan="on")
+    try:
+        server.start()
+    except BaseException:
+        store.cleanup()
+        raise
+    return Deviant(server, store)
 
 
 @pytest.fixture(scope="module")
-def router(request: pytest.FixtureRequest) -> Iterator[Process]:
+def router(request: pytest.FixtureRequest) -> Iterator[Deviant]:
     """One router per deviation named by the test's ``router`` parameter, stopped after its tests."""
-    process = start_deviant(request.param)
+    deviant = start_deviant(request.param)
     try:
-        yield process
+        yield deviant
     finally:
-        process.stop()
+        deviant.stop()
 
 
-def run_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, base_url: str,
+def run_suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, base_url: str,
               catches: list[Catch]) -> pytest.RunResult:
-    """The named cases of the real suite against ``base_url``, in a bounded subprocess."""
+    """The named cases of the real suite against ``base_url``, in this process (tests/inprocess.py)."""
     informational = ", ".join(f"{p}: capability is not under test here" for p in PROFILES)
-    providers = pytester.makefile(".yaml", providers=PROVIDERS.format(
-        base_url=base_url, model=MODEL, informational=informational))
-    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    providers = tmp_path / "providers.yaml"
+    providers.write_text(PROVIDERS.format(base_url=base_url, model=MODEL, informational=informational))
     suites = sorted({str(REPO / "suites" / c.suite) for c in catches})
     selection = " or ".join(sorted({case for c in catches for case in c.cases}))
-    return pytester.runpytest_subprocess(
-        *suites, "-p", "no:cacheprovider", f"--rootdir={REPO}", "-c", str(REPO / "pyproject.toml"),
-        *PLUGINS, "--providers-file", str(providers), "--provider", "deviant", "-k", selection,
-        timeout=RUN_GUARD_S)
+    return run_pytest(
+        [*suites, f"--rootdir={REPO}", "-c", str(REPO / "pyproject.toml"), *PLUGINS,
+         "--providers-file", str(providers), "--provider", "deviant", "-k", selection,
+         "-o", f"timeout={RUN_GUARD_S}"],
+        tmp_path / "run", monkeypatch)
 
 
 def assert_all_pass(result: pytest.RunResult, catches: list[Catch]) -> None:
@@ -205,26 +235,26 @@ def test_every_deviation_has_a_catch_and_a_one_line_docstring() -> None:
 
 @pytest.mark.parametrize("router", [NO_DEVIATION], indirect=True)
 def test_the_router_without_deviation_passes_every_selected_case(
-        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, router: Process) -> None:
-    assert_all_pass(run_suite(pytester, monkeypatch, router.base_url, list(CAUGHT_BY.values())),
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, router: Deviant) -> None:
+    assert_all_pass(run_suite(tmp_path, monkeypatch, router.base_url, list(CAUGHT_BY.values())),
                     list(CAUGHT_BY.values()))
 
 
 @pytest.mark.parametrize("router", sorted(CAUGHT_BY), indirect=True)
-def test_the_suite_catches_the_deviation(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
-                                         router: Process, request: pytest.FixtureRequest) -> None:
+def test_the_suite_catches_the_deviation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         router: Deviant, request: pytest.FixtureRequest) -> None:
     deviation = request.node.callspec.params["router"]
     catch = CAUGHT_BY[deviation]
-    assert_caught(run_suite(pytester, monkeypatch, router.base_url, [catch]), catch, deviation)
+    assert_caught(run_suite(tmp_path, monkeypatch, router.base_url, [catch]), catch, deviation)
 
 
 def test_the_router_on_postgres_passes_the_parallel_conversation_case(
-        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
     # The control above runs on SQLite; Postgres locks the conversation row instead of the database,
     # so the parallel creates are judged on it too.
     catches = [CAUGHT_BY["conversation_items_lost_update"]]
     process = start_deviant(NO_DEVIATION, db=pg.fresh_database(request, "the suite on Postgres"))
     try:
-        assert_all_pass(run_suite(pytester, monkeypatch, process.base_url, catches), catches)
+        assert_all_pass(run_suite(tmp_path, monkeypatch, process.base_url, catches), catches)
     finally:
         process.stop()

@@ -1,23 +1,21 @@
 """The clients profile catches deviations that break real clients, naming the client and scenario.
 
 Each deviant router (tests/deviants.py) is the real router over recorded model traffic with one
-injected deviation; the real suite's client cases run against it in a subprocess and must fail,
-their output naming the client, its scenario and the finding. The control runs the same cases
+injected deviation; the real suite's client cases run against it (the suite in this process, each
+client in its own) and must fail, their output naming the client, its scenario and the finding. The control runs the same cases
 against the router without a deviation and requires them all to pass. The clients must be
 installed (``make clients``, which ``make test`` runs first).
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from fixtures.clients.install import is_installed
 from fixtures.clients.registry import CLIENTS
-from fixtures.targets import Process
-from test_deviations import Catch, assert_all_pass, assert_caught, run_suite, start_deviant
-
-pytest_plugins = ["pytester"]
+from test_deviations import Catch, Deviant, assert_all_pass, assert_caught, run_suite, start_deviant
 
 CAUGHT_BY: dict[str, Catch] = {
     # The Agents SDK and LangChain force a call with tool_choice required; a gateway that ignores
@@ -35,28 +33,28 @@ NEEDED = ("openai-agents", "langchain")
 
 
 @pytest.fixture(scope="module")
-def router(request: pytest.FixtureRequest) -> Iterator[Process]:
+def router(request: pytest.FixtureRequest) -> Iterator[Deviant]:
     """One deviant router per ``router`` parameter, stopped after its tests."""
     missing = [name for name in NEEDED if not is_installed(CLIENTS[name])]
     if missing:
         pytest.skip(f"the clients {', '.join(missing)} are not installed: run `make clients`")
-    process = start_deviant(request.param)
+    deviant = start_deviant(request.param)
     try:
-        yield process
+        yield deviant
     finally:
-        process.stop()
+        deviant.stop()
 
 
 @pytest.mark.parametrize("router", ["none"], indirect=True)
 def test_the_clients_pass_against_the_router_without_deviation(
-        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, router: Process) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, router: Deviant) -> None:
     catches = list(CAUGHT_BY.values())
-    assert_all_pass(run_suite(pytester, monkeypatch, router.base_url, catches), catches)
+    assert_all_pass(run_suite(tmp_path, monkeypatch, router.base_url, catches), catches)
 
 
 @pytest.mark.parametrize("router", sorted(CAUGHT_BY), indirect=True)
-def test_the_clients_profile_catches_the_deviation(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
-                                                   router: Process, request: pytest.FixtureRequest) -> None:
+def test_the_clients_profile_catches_the_deviation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   router: Deviant, request: pytest.FixtureRequest) -> None:
     deviation = request.node.callspec.params["router"]
-    assert_caught(run_suite(pytester, monkeypatch, router.base_url, [CAUGHT_BY[deviation]]),
+    assert_caught(run_suite(tmp_path, monkeypatch, router.base_url, [CAUGHT_BY[deviation]]),
                   CAUGHT_BY[deviation], deviation)

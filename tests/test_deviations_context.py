@@ -5,23 +5,22 @@ model) and images silently dropped change what reaches the model, not what the c
 recordings cannot expose them (tests/test_deviations.py). Here the model is
 ``upstream.ContextAwareUpstream``: it answers with the favourite number only when an earlier
 message holds it, and with the image's colour only when an image part arrives. The real router
-runs over it as a process; each deviant is that router with one ``deviants.MODEL_DEVIATIONS``
-layer. The provider claims core and vision with nothing informational, so the capability check
+runs over it, served from a thread; each deviant is that router with one
+``deviants.MODEL_DEVIATIONS`` layer. The provider claims core and vision with nothing informational, so the capability check
 (``text_matches``) fails the case: the control must pass, each deviant must fail naming it.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from deviants import MODEL_DEVIATIONS, NO_DEVIATION
-from fixtures.processes import free_port
-from fixtures.targets import Process, start_process
-from test_deviations import PLUGINS, REPO, RUN_GUARD_S, Catch, assert_all_pass, assert_caught
+from inprocess import run_pytest
+from test_deviations import (PLUGINS, REPO, RUN_GUARD_S, Catch, Deviant, assert_all_pass, assert_caught,
+                             start_deviant)
 from upstream import ContextAwareUpstream, ServerThread
-
-pytest_plugins = ["pytester"]
 
 MODEL = "context-stand-in"
 PROVIDERS = """
@@ -52,31 +51,27 @@ def model() -> Iterator[ContextAwareUpstream]:
 
 
 @pytest.fixture(scope="module")
-def router(request: pytest.FixtureRequest, model: ContextAwareUpstream) -> Iterator[Process]:
+def router(request: pytest.FixtureRequest, model: ContextAwareUpstream) -> Iterator[Deviant]:
     """The real router (``none``) or one deviant of it over the stand-in, on a fresh store."""
-    port = free_port()
-    entry = (["-m", "reference_impl"] if request.param == NO_DEVIATION
-             else ["tests/deviants.py", "--deviation", request.param])
-    process = start_process([*entry, "--backend", f"{model.url}/v1", "--port", str(port),  # type: ignore[attr-defined]
-                             "--db", "sqlite:///{workdir}/r.sqlite"],
-                            port=port, health_path="/health", base_path="/v1")
+    deviant = start_deviant(request.param, backends=(f"{model.url}/v1",))  # type: ignore[attr-defined]
     try:
-        yield process
+        yield deviant
     finally:
-        process.stop()
+        deviant.stop()
 
 
-def run_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, base_url: str,
+def run_suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, base_url: str,
               catches: list[Catch]) -> pytest.RunResult:
-    """The named suite cases against ``base_url`` in a bounded subprocess, capabilities binding."""
-    providers = pytester.makefile(".yaml", providers=PROVIDERS.format(base_url=base_url, model=MODEL))
-    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    """The named suite cases against ``base_url``, in this process, capabilities binding."""
+    providers = tmp_path / "providers.yaml"
+    providers.write_text(PROVIDERS.format(base_url=base_url, model=MODEL))
     suites = sorted({str(REPO / "suites" / c.suite) for c in catches})
     selection = " or ".join(case for c in catches for case in c.cases)
-    return pytester.runpytest_subprocess(
-        *suites, "-p", "no:cacheprovider", f"--rootdir={REPO}", "-c", str(REPO / "pyproject.toml"),
-        *PLUGINS, "--providers-file", str(providers), "--provider", "context", "-k", selection,
-        timeout=RUN_GUARD_S)
+    return run_pytest(
+        [*suites, f"--rootdir={REPO}", "-c", str(REPO / "pyproject.toml"), *PLUGINS,
+         "--providers-file", str(providers), "--provider", "context", "-k", selection,
+         "-o", f"timeout={RUN_GUARD_S}"],
+        tmp_path / "run", monkeypatch)
 
 
 def test_the_stand_in_answers_from_what_it_is_sent() -> None:
@@ -98,14 +93,14 @@ def test_every_model_deviation_has_a_catch() -> None:
 
 @pytest.mark.parametrize("router", [NO_DEVIATION], indirect=True)
 def test_the_router_without_deviation_passes_both_cases(
-        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, router: Process) -> None:
-    assert_all_pass(run_suite(pytester, monkeypatch, router.base_url, list(CAUGHT_BY.values())),
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, router: Deviant) -> None:
+    assert_all_pass(run_suite(tmp_path, monkeypatch, router.base_url, list(CAUGHT_BY.values())),
                     list(CAUGHT_BY.values()))
 
 
 @pytest.mark.parametrize("router", sorted(CAUGHT_BY), indirect=True)
-def test_the_suite_catches_the_model_deviation(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
-                                               router: Process, request: pytest.FixtureRequest) -> None:
+def test_the_suite_catches_the_model_deviation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               router: Deviant, request: pytest.FixtureRequest) -> None:
     deviation = request.node.callspec.params["router"]
     catch = CAUGHT_BY[deviation]
-    assert_caught(run_suite(pytester, monkeypatch, router.base_url, [catch]), catch, deviation)
+    assert_caught(run_suite(tmp_path, monkeypatch, router.base_url, [catch]), catch, deviation)
