@@ -1,34 +1,31 @@
-"""The harness against deliberately wrong targets (tests/misbehaving.py): the real suite, run in a
-subprocess, finishes, fails (never errors or stalls), and names the problem.
+"""The harness against deliberately wrong targets (tests/misbehaving.py): the real suite finishes,
+fails (never errors or stalls), and names the problem.
 
 Each run sends two real cases, one plain and one streamed, to one behaviour with a 3 s request
-timeout, as ``python -m pytest suites/... --base-url ...`` in its own process (a few at once, since
-most of a run is waiting on timeouts). The subprocess timeout is a hang guard, not a speed
-assertion. The ``conformant``
-control must pass, so every failure below comes from the behaviour's one corruption.
+timeout, as ``pytest suites/... --base-url ...`` in this process (tests/inprocess.py: a subprocess
+would pay pytest's start and the SDK's import again for each of the twelve runs). Each case has a
+hang guard (pytest-timeout), not a speed assertion. The ``conformant`` control must pass, so every
+failure below comes from the behaviour's one corruption.
 """
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from inprocess import run_pytest
 from misbehaving import BEHAVIOURS, build_app
 from upstream import ServerThread
 
 REPO = Path(__file__).resolve().parent.parent
 REQUEST_TIMEOUT_S = 3
-RUN_GUARD_S = 120  # a stalled harness is killed here and the test fails: not a speed target
+RUN_GUARD_S = 120  # a stalled case is failed here (pytest-timeout): a hang guard, not a speed target
 CASES = ("a-message-with-string-content-is-accepted", "a-streamed-item-list-input-follows-the-grammar")
-PARALLEL_RUNS = 4
-# Plugins installed for other tests that only slow each run's start (schemathesis ~3 s).
-SKIPPED_PLUGINS = ("-p", "no:cacheprovider", "-p", "no:schemathesis", "-p", "no:hypothesispytest")
+# The plugins a run needs: fixtures.plugin and fixtures.results come from the repo's conftest.py.
+PLUGINS = ("-p", "pytest_timeout")
 SUITE_FILES = ("suites/test_core.py", "suites/test_streaming.py")
 # behaviour -> what the failure report must say (a rule id or a transport error)
 EXPECTED: dict[str, str] = {
@@ -55,9 +52,9 @@ def server() -> Iterator[ServerThread]:
 
 @dataclass(frozen=True)
 class Run:
-    """One finished (or killed) suite run."""
+    """One finished suite run."""
 
-    returncode: int | None  # None: killed by the hang guard
+    returncode: int | None  # None: the run never finished
     output: str
 
     def outcomes(self) -> dict[str, int]:
@@ -66,35 +63,26 @@ class Run:
         return {word: int(n) for n, word in re.findall(r"(\d+) (\w+)", last)}
 
 
-def suite_command(base_url: str) -> list[str]:
+def suite_args(base_url: str) -> list[str]:
     """The real suite, two cases, against ``base_url``."""
     return [
-        sys.executable, "-m", "pytest", *(str(REPO / f) for f in SUITE_FILES),
-        f"--rootdir={REPO}", "-c", str(REPO / "pyproject.toml"),
-        *SKIPPED_PLUGINS,  # fixtures.plugin and fixtures.results come from the repo's conftest.py
+        *(str(REPO / f) for f in SUITE_FILES), f"--rootdir={REPO}", "-c", str(REPO / "pyproject.toml"),
+        *PLUGINS, "-o", f"timeout={RUN_GUARD_S}",
         "--base-url", base_url, "--model", "m", "--request-timeout", str(REQUEST_TIMEOUT_S),
         "-k", " or ".join(CASES),
     ]
 
 
-def _run(base_url: str, workdir: Path) -> Run:
-    workdir.mkdir(parents=True, exist_ok=True)
-    try:
-        done = subprocess.run(suite_command(base_url), cwd=workdir, capture_output=True, text=True,
-                              timeout=RUN_GUARD_S)
-    except subprocess.TimeoutExpired as exc:
-        out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout or ""
-        return Run(None, out)
-    return Run(done.returncode, done.stdout + done.stderr)
-
-
 @pytest.fixture(scope="module")
-def runs(server: ServerThread, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
-    """Every behaviour's run, a few at a time (most of a run is waiting on timeouts)."""
+def runs(server: ServerThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
+    """Every behaviour's run, one after the other (a run changes this process's directory)."""
     root = tmp_path_factory.mktemp("robustness")
-    with ThreadPoolExecutor(max_workers=PARALLEL_RUNS) as pool:
-        futures = {name: pool.submit(_run, f"{server.url}/{name}/v1", root / name) for name in BEHAVIOURS}
-        return {name: future.result() for name, future in futures.items()}
+    done: dict[str, Run] = {}
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name in BEHAVIOURS:
+            result = run_pytest(suite_args(f"{server.url}/{name}/v1"), root / name, monkeypatch)
+            done[name] = Run(int(result.ret), "\n".join([*result.outlines, *result.errlines]))
+    yield done
 
 
 def test_every_behaviour_has_an_expectation() -> None:
