@@ -23,7 +23,7 @@ clients: $(STAMP)
 	$(PY) -m fixtures.clients.install
 
 test: $(STAMP) clients
-	$(PY) -m pytest -n 2
+	$(PY) -m pytest -n 2 --dist loadgroup
 
 # The main job: the full suite live against the embedded target, then the report of that run.
 RUN_DIR := reports/runs/local

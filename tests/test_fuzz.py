@@ -28,6 +28,10 @@ from fixtures.targets import start_process
 from reference_impl.openapi import DOCUMENT_PATH, document
 from upstream import DEFAULT_MODEL, serve_upstream
 
+# One worker runs the whole module (make test: --dist loadgroup): one router and one set of
+# stored ids, not one per worker that gets one of its tests.
+pytestmark = pytest.mark.xdist_group("fuzz")
+
 MIN_REQUESTS = 2000
 # Hypothesis counts an example that a strategy filters away as not run; a margin keeps the count.
 MAX_EXAMPLES = 2100

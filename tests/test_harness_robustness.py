@@ -20,6 +20,10 @@ from inprocess import run_pytest
 from misbehaving import BEHAVIOURS, build_app
 from upstream import ServerThread
 
+# One worker runs the whole module (make test: --dist loadgroup): the twelve suite runs of `runs`
+# are then made once, not once per worker that gets one of its tests.
+pytestmark = pytest.mark.xdist_group("robustness")
+
 REPO = Path(__file__).resolve().parent.parent
 REQUEST_TIMEOUT_S = 3
 RUN_GUARD_S = 120  # a stalled case is failed here (pytest-timeout): a hang guard, not a speed target

@@ -14,6 +14,10 @@ import pytest
 
 from reference_impl import launcher
 
+# One worker runs the whole module (make test: --dist loadgroup): the real model is loaded once,
+# not once per worker that gets one of its tests.
+pytestmark = pytest.mark.xdist_group("launcher")
+
 needs_gguf = pytest.mark.skipif(
     not launcher.model_available(), reason=f"{launcher.MODEL_DISTRIBUTION} is not installed"
 )
