@@ -2,9 +2,9 @@
 
 Each deviant router is the real reference router over recorded model traffic with one injected
 deviation, served from a thread. The real suite runs the cases named in ``CAUGHT_BY`` against it,
-in this process (tests/inprocess.py); every one must fail (not error), and the output must name the problem. The control runs all those
-cases against the router with no deviation and requires them all to pass, so each failure comes
-from the deviation alone (the parallel conversation case also on Postgres, the other store).
+in this process (tests/inprocess.py); every one must fail (not error), and the output must name
+the problem. The control runs all those cases against the router with no deviation and requires
+them all to pass, so each failure comes from the deviation alone (the parallel conversation case also on Postgres, the other store).
 Capability checks are informational for the ``deviant`` provider: only protocol findings can
 fail a case here.
 
