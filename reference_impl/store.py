@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from .conversation_store import CONVERSATION_SCHEMA, ConversationSql
 from .credentials import without_credentials
-from .jsoncodec import loads
+from .jsoncodec import loads, loads_many
 
 IN_FLIGHT = ("queued", "in_progress")
 BUSY_TIMEOUT_MS = 10_000
@@ -329,10 +329,12 @@ class SqliteStore(SqlStore):
             items[rid] = []
         # The input items of exactly those responses, by primary key (the ids as one JSON array
         # parameter, so a long chain is neither walked twice nor bound as thousands of parameters).
-        for rid, raw in conn.execute(CHAIN_INPUTS_SQL, (json.dumps(list(items)),)):
-            items[rid].append(loads(raw))
+        rows = conn.execute(CHAIN_INPUTS_SQL, (json.dumps(list(items)),)).fetchall()
+        for (rid, _), item in zip(rows, loads_many([raw for _, raw in rows])):
+            items[rid].append(item)
         outputs = dict(links[: len(items)])
-        return [(items[rid], loads(outputs[rid] or "[]")) for rid in reversed(items)]
+        order = list(reversed(items))
+        return list(zip((items[rid] for rid in order), loads_many([outputs[rid] or "[]" for rid in order])))
 
     def mark_orphans_failed(self) -> list[str]:
         """Mark every queued/in_progress response failed with `ORPHAN_ERROR`."""

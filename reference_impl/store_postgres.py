@@ -20,7 +20,7 @@ import secrets
 from collections.abc import Iterator
 from typing import Any
 
-from .jsoncodec import loads
+from .jsoncodec import loads_many
 from .store import IN_FLIGHT, SHARED_SCHEMA, SqlStore
 
 # Advisory lock namespace (first key of the two-key form): b"RESP" as an int.
@@ -139,12 +139,14 @@ class PostgresStore(SqlStore):
             raise KeyError(response_id)
         ids = [rid for rid, _ in responses]
         inputs: dict[str, list[dict]] = {rid: [] for rid in ids}
-        for rid, raw in conn.execute(
+        rows = conn.execute(
             "SELECT response_id, json FROM input_items WHERE response_id = ANY(%s) ORDER BY response_id, position",
             (ids,),
-        ):
-            inputs[rid].append(loads(raw))
-        return [(inputs[rid], list(loads(raw) or []) if raw else []) for rid, raw in responses]
+        ).fetchall()
+        for (rid, _), item in zip(rows, loads_many([raw for _, raw in rows])):
+            inputs[rid].append(item)
+        outputs = loads_many([raw or "null" for _, raw in responses])
+        return [(inputs[rid], list(output or [])) for (rid, _), output in zip(responses, outputs)]
 
     def mark_orphans_failed(self) -> list[str]:
         """Fail every queued/in_progress response whose owning store is gone; return their ids."""

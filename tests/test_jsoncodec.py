@@ -12,7 +12,10 @@ from reference_impl.sse import SSEDataDecoder
 
 @pytest.mark.parametrize("text", [
     '{"a":[1,2.5,"\\u2028",null,true],"b":{"c":"é"}}',
-    '{"big":123456789012345678901234567890}',   # beyond 64 bits: orjson refuses, json accepts
+    '{"big":123456789012345678901234567890}',   # beyond 64 bits: orjson reads a float, json an int
+    '[-123456789012345678901234567890, 1]',
+    ' 123456789012345678901234567890',
+    '{"s":":123456789012345678901234567890"}',  # the same digits in a string
     '{"x":1e-05,"y":-0.0}',
 ])
 def test_loads_gives_what_json_loads_gives(text):
@@ -34,3 +37,10 @@ def test_sse_decoder_on_bytes_split_anywhere():
         decoder = SSEDataDecoder()
         out = decoder.feed(body[:cut]) + decoder.feed(body[cut:]) + decoder.flush()
         assert out == ['{"t":"é€😀"}', "2\n3"], cut
+
+
+def test_loads_many_parses_each_document():
+    from reference_impl.jsoncodec import loads_many
+
+    texts = ['{"id":"msg_12345678901234567890123abc"}', '[1,2]', 'null', '{"n":123456789012345678901234567890}']
+    assert loads_many(texts) == [json.loads(t) for t in texts] and loads_many([]) == []
