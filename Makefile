@@ -41,6 +41,8 @@ record: $(STAMP)
 	-$(PY) -m pytest suites --provider llamacpp --record-mode rewrite
 	scripts/llamastack/setup.sh
 	-$(PY) -m pytest suites --provider llamastack --record-mode rewrite
+	scripts/litellm/setup.sh
+	-$(PY) -m pytest suites --provider litellm --record-mode rewrite
 
 # One Codex CLI turn through the router and the embedded model (npm installs Codex into
 # .clients/codex once). Not part of `make test`: it runs the model on a ~9k-token prompt.
