@@ -51,8 +51,11 @@ OPENAI_USAGE_PRESENT = ("response.failed",)
 # The error body always has all four keys; code and param may be null.
 OPENAI_ERROR_OBJECT_REQUIRED = ("message", "type", "param", "code")
 # Fields api.openai.com sends that the SDK models lack: declared, so they are not "unknown".
+# `store` is echoed as a boolean by api.openai.com, but neither the SDK's Response nor OpenAI's API
+# reference has the field, so nothing a client types breaks on null (LiteLLM echoes an unset
+# `store` as null): null is not judged.
 OPENAI_RESPONSE_EXTRA_PROPERTIES = {
-    "store": {"type": "boolean"},
+    "store": {"anyOf": [{"type": "boolean"}, {"type": "null"}]},
     "presence_penalty": {"type": "number"},
     "frequency_penalty": {"type": "number"},
 }
