@@ -307,6 +307,16 @@ def test_bad_json_and_truncated_last_frame() -> None:
     assert {"frame.json", "frame.truncated"} <= found
 
 
+def test_a_final_done_sentinel_is_not_judged_but_one_elsewhere_is() -> None:
+    """`data: [DONE]` last (the SDK stops there) passes; before the terminal event it is bad JSON."""
+    body = to_sse(text_message_stream())
+    assert check_stream(parse_frames(body + b"data: [DONE]\n\n")) == []
+    assert final_response(parse_frames(body + b"data: [DONE]\n\n")) is not None
+    cut = body.rindex(b"event: response.completed")
+    found = {v.rule for v in check_stream(parse_frames(body[:cut] + b"data: [DONE]\n\n" + body[cut:]))}
+    assert "frame.json" in found
+
+
 def test_response_id_must_not_change() -> None:
     events = text_message_stream()
     events[-1]["response"]["id"] = "resp_other"
