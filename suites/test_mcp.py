@@ -7,6 +7,7 @@ import pytest
 
 from fixtures.cases import Case, cases_for
 from fixtures.findings import require
+from fixtures.secrets import holds_credential
 from fixtures.session import Conformance
 
 
@@ -39,11 +40,15 @@ def test_approval_round_trip(conformance: Conformance, case: Case) -> None:
 def test_credentials_not_stored(conformance: Conformance, case: Case) -> None:
     """Neither the create answer nor the stored copy holds the MCP credential."""
     request = conformance.request_of(case)
-    created = conformance.ok(conformance.create(request))
+    token = conformance.bindings["mcp_token"]
+    answer = conformance.create(request)
+    # an error answer that quotes the credential leaks it too, so this comes before the status
+    require(not holds_credential(answer.body.decode("utf-8", "replace"), token), "mcp.credentials_echoed",
+            f"{answer.method} {answer.path} returns the MCP credential (status {answer.status})")
+    created = conformance.ok(answer)
     stored = conformance.client.retrieve(created["id"])
     conformance.ok(stored)
-    token = conformance.bindings["mcp_token"]
     for exchange in conformance.transcript.exchanges:
-        require(token not in exchange.body.decode("utf-8", "replace"), "mcp.credentials_echoed",
+        require(not holds_credential(exchange.body.decode("utf-8", "replace"), token), "mcp.credentials_echoed",
                 f"{exchange.method} {exchange.path} returns the MCP credential")
     require(token not in json.dumps(created), "mcp.credentials_echoed", "the create answer holds it")

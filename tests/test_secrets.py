@@ -46,3 +46,16 @@ def test_a_rendered_transcript_carries_no_mcp_credential() -> None:
                        "headers": {"Authorization": f"Bearer {MCP_FIXTURE_TOKEN}"}}]}
     exchange = Exchange("POST", "http://x/v1/responses", body, {"authorization": "REDACTED"})
     assert scan_text(exchange.render()) == []
+
+
+def test_an_echoed_credential_is_marked_when_recorded_and_still_found_on_replay() -> None:
+    """A recorded answer never holds the MCP token, yet its echo stays detectable (LiteLLM quotes it)."""
+    from fixtures.cassettes import _before_record_response
+    from fixtures.secrets import ECHOED_CREDENTIAL, MCP_FIXTURE_TOKEN, holds_credential
+
+    body = f'{{"error": {{"message": "Unsupported tool: {{\\"authorization\\": \\"{MCP_FIXTURE_TOKEN}\\"}}"}}}}'
+    recorded = _before_record_response({"headers": {}, "body": {"string": body.encode()}})
+    text = recorded["body"]["string"].decode()
+    assert MCP_FIXTURE_TOKEN not in text and ECHOED_CREDENTIAL in text
+    assert holds_credential(text, MCP_FIXTURE_TOKEN)
+    assert not holds_credential('{"output": []}', MCP_FIXTURE_TOKEN)
