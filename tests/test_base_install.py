@@ -1,0 +1,61 @@
+"""The base install judges a target without any extra (pyproject.toml's optional-dependencies).
+
+Each test runs pytest in a child process where the extras' modules cannot be imported, as in a
+fresh `pip install responses-conformance`: the suite must collect, and what needs an extra must be
+skipped as not exercised, naming the extra, never crash. The real install (size, time, a full run
+from an empty folder) is measured by hand and stated in the README: it needs PyPI.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fixtures import paths
+
+pytestmark = pytest.mark.unit
+
+# Top-level modules of the extras (and of their own dependencies that the base does not bring).
+# Not the dev extra's schemathesis and hypothesis: they are pytest plugins here, which pytest itself
+# inspects at start; the harness never imports them.
+EXTRAS_MODULES = ("mcp", "mcp_types", "starlette", "uvicorn", "cryptography", "psycopg", "xllamacpp",
+                  "aiohttp", "orjson", "uvloop", "httptools")
+# None in sys.modules makes `import x` raise ModuleNotFoundError and importlib.util.find_spec
+# return None, exactly as when the package is not installed.
+BLOCKED_RUN = """
+import sys
+sys.modules.update(dict.fromkeys(sys.argv[1].split(",")))
+import pytest
+sys.exit(pytest.main(sys.argv[2:]))
+"""
+# Nothing listens on port 9 (discard): a case that got past its skip would fail, not hang.
+UNREACHABLE = ["--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--request-timeout", "5"]
+
+
+def run_without_extras(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-c", BLOCKED_RUN, ",".join(EXTRAS_MODULES), "-c", str(paths.SUITE_INI),
+               f"--rootdir={paths.PACKAGE_ROOT}", "-p", "no:cacheprovider", *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=240)
+
+
+def test_the_whole_suite_collects_without_the_extras(tmp_path: Path) -> None:
+    done = run_without_extras(str(paths.SUITES), "--collect-only", "-q", *UNREACHABLE, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "tests collected" in done.stdout, done.stdout[-500:]
+
+
+def test_an_mcp_case_is_not_exercised_without_the_mcp_extra(tmp_path: Path) -> None:
+    done = run_without_extras(str(paths.SUITES / "test_mcp.py"), "-rs", "-q", *UNREACHABLE,
+                              "-k", "credentials_not_stored", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "skipped" in done.stdout and "failed" not in done.stdout, done.stdout[-2000:]
+    assert "responses-conformance[mcp]" in done.stdout, done.stdout[-2000:]
+
+
+def test_a_client_scenario_is_not_exercised_without_the_clients_extra(tmp_path: Path) -> None:
+    done = run_without_extras(str(paths.SUITES / "test_clients.py"), "-rs", "-q", *UNREACHABLE,
+                              "-k", "openai-agents-runs-a-plain-turn", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "responses-conformance[clients]" in done.stdout, done.stdout[-2000:]
