@@ -38,6 +38,8 @@ def _not_runnable(client: Client, target: Endpoint, case: Case) -> str | None:
         return f"{client.name} is not exercised: {reason}"
     if not is_installed(client):
         return f"{client.name} is not installed here: run `make clients`"
+    if case.params.get("live_only") and target.target.mode == "backend-replay":
+        return f"{client.name} runs live only: {case.params['live_only']}"
     needed = case.params.get("min_context_tokens")
     window = target.target.context_window
     if needed and window and window < needed:
