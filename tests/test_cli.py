@@ -43,7 +43,8 @@ def test_run_help_documents_its_options(capsys: pytest.CaptureFixture[str]) -> N
         main(["run", "--help"])
     out = capsys.readouterr().out
     for option in ("--base-url", "--model", "--api-key", "--provider", "--gate", "--profiles", "--workers",
-                   "--results", "--report", "Exit status of run:"):
+                   "--results", "--report", "--compare-with", "--compare-api-key", "--compare-model",
+                   "Exit status of run:"):
         assert option in out
 
 
@@ -52,6 +53,9 @@ def test_run_help_documents_its_options(capsys: pytest.CaptureFixture[str]) -> N
     (["--base-url", CLOSED_PORT], "--base-url needs --model"),
     (["--provider", "local", "--profiles", "core,nope"], "unknown profile(s) nope"),
     (["--provider", "local", "--bogus"], "unrecognized arguments: --bogus"),
+    (["--base-url", CLOSED_PORT, "--model", "m", "--compare-with", CLOSED_PORT],
+     "--compare-with http://127.0.0.1:9/v1: cannot connect to 127.0.0.1:9"),
+    (["--base-url", CLOSED_PORT, "--model", "m", "--compare-with", "ftp://x"], "--compare-with 'ftp://x': give an http(s) URL"),
 ])
 def test_usage_errors_exit_2_naming_the_problem(args: list[str], message: str,
                                                capsys: pytest.CaptureFixture[str]) -> None:

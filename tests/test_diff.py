@@ -186,3 +186,24 @@ def test_the_rendering_groups_by_case_and_round_trips() -> None:
     assert render(found) == ("k:\n  #1 POST /responses $.temperature: field_retyped "
                              "(gateway null, upstream number)")
     assert [Difference.from_dict(d.as_dict()) for d in found] == found
+
+
+def test_polling_counts_as_its_last_answer() -> None:
+    url = "http://h:1/v1/responses/resp_0a1b2c3d4e5f"
+    queued = json_exchange({**RESPONSE, "status": "queued", "usage": None}, method="GET", url=url)
+    done = json_exchange(RESPONSE, method="GET", url=url)
+    created = json_exchange({**RESPONSE, "status": "queued", "usage": None})
+    assert diff_exchanges([created, done], [created, queued, queued, done]) == []
+    assert kinds(diff_exchanges([created, queued], [created, queued, done])) == [
+        ("field_retyped", "$.usage"), ("value", "$.status")]
+
+
+def test_a_test_stopped_by_its_failure_is_one_stopped_difference() -> None:
+    get = json_exchange(RESPONSE, method="GET", url="http://h:1/v1/responses/resp_0a1b2c3d4e5f")
+    three = [json_exchange(RESPONSE), get, get]
+    found = diff_exchanges([json_exchange(RESPONSE)], three, gateway_failure="schema.response")
+    assert [(d.exchange, d.kind, d.gateway, d.upstream) for d in found] == [
+        ("#2 GET /responses/{id}", "stopped", "stopped: schema.response", "1 more exchange(s)")]
+    found = diff_exchanges(three, [json_exchange(RESPONSE)], upstream_failure="http.status")
+    assert [(d.kind, d.gateway, d.upstream) for d in found] == [
+        ("stopped", "1 more exchange(s)", "stopped: http.status")]

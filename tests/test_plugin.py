@@ -61,7 +61,13 @@ def test_the_gate_fails_on_a_gated_profile(pytester: pytest.Pytester) -> None:
     (["--gate", "core,telepathy"], "--gate: unknown profile(s) ['telepathy']"),
     (["--base-url", "http://127.0.0.1:9/v1"], "--base-url needs --model"),
     (["--schema-profile", "strictest"], "invalid choice: 'strictest'"),
-], ids=["unknown-provider", "unknown-gate-profile", "base-url-without-model", "unknown-schema-profile"])
+    (["--provider", "toy", "--compare-with", "http://127.0.0.1:9/v1"],
+     "--compare-with http://127.0.0.1:9/v1: cannot connect to 127.0.0.1:9"),
+    (["--compare-with", "http://127.0.0.1:9/v1"], "--compare-with needs a live target under test"),
+    (["--provider", "toy", "--record-mode", "once", "--compare-with", "http://127.0.0.1:9/v1"],
+     "--compare-with cannot be combined with --record-mode"),
+], ids=["unknown-provider", "unknown-gate-profile", "base-url-without-model", "unknown-schema-profile",
+        "unreachable-upstream", "compare-without-target", "compare-with-cassettes"])
 def test_misuse_is_a_usage_error(pytester: pytest.Pytester, args: list[str], message: str) -> None:
     result = run(pytester, *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
