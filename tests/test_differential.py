@@ -1,0 +1,111 @@
+"""Differential runs end to end (issue 15 item 4): the real suite with ``--compare-with``.
+
+Every router here is the real reference router over the same recorded model traffic
+(tests/deviants.py, on its own fresh store), so both sides of a comparison get the same model
+answers and any difference is the gateway's:
+- the router against a second router process: the whole suite but the ``clients`` profile (whose
+  tests drive real clients through a proxy, and are not compared) shows zero differences;
+- the router with one injected deviation (``usage_chat_names``: usage keeps the Chat Completions
+  names) against the plain router shows that deviation and nothing else: the six renamed or lost
+  usage fields of JSON answers, and where the gateway's test failed on it (``schema.response``),
+  the exchanges it then never made, as one ``stopped`` difference.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fixtures.diff import Difference
+from fixtures.report.model import read_results
+from fixtures.targets import Process
+from test_deviations import MODEL, PLUGINS, PROFILES, PROVIDERS, REPO, start_deviant
+
+pytest_plugins = ["pytester"]
+
+RUN_GUARD_S = 900  # a stalled run is killed here: a hang guard on a loaded machine, not a speed target
+NOT_COMPARED = "not clients"  # tests without a conformance session (real clients) are not compared
+DEVIATION = "usage_chat_names"
+# What usage_chat_names changes: input/output_tokens (and their details) gone, Chat names added.
+RENAMED_USAGE = {("field_dropped", "$.usage.input_tokens"), ("field_dropped", "$.usage.output_tokens"),
+                 ("field_dropped", "$.usage.input_tokens_details"),
+                 ("field_dropped", "$.usage.output_tokens_details"),
+                 ("field_added", "$.usage.prompt_tokens"), ("field_added", "$.usage.completion_tokens")}
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[Process]:
+    """The plain router: the upstream of every comparison here."""
+    process = start_deviant("none")
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(request: pytest.FixtureRequest) -> Iterator[Process]:
+    """The router under test: plain (``none``) or with one deviation, per the ``gateway`` parameter."""
+    process = start_deviant(request.param)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def run_differential(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, gateway: str,
+                     upstream: str, *selection: str) -> tuple[pytest.RunResult, Path]:
+    """The real suite against ``gateway`` compared with ``upstream``; its output and results file."""
+    informational = ", ".join(f"{p}: capability is not under test here" for p in PROFILES)
+    providers = pytester.makefile(".yaml", providers=PROVIDERS.format(
+        base_url=gateway, model=MODEL, informational=informational))
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    results = pytester.path / "results.jsonl"
+    result = pytester.runpytest_subprocess(
+        str(REPO / "suites"), "-p", "no:cacheprovider", f"--rootdir={REPO}", "-c", str(REPO / "pyproject.toml"),
+        *PLUGINS, "--providers-file", str(providers), "--provider", "deviant", "--compare-with", upstream,
+        "--results", str(results), *selection, timeout=RUN_GUARD_S)
+    return result, results
+
+
+def compared(results: Path) -> list[tuple[str, str, list[Difference]]]:
+    """(test key, outcome, differences) of every compared test of a results file."""
+    run = read_results(results)
+    return [(r.key, r.outcome, [Difference.from_dict(d) for d in r.differences])
+            for r in run.results if r.differences is not None]
+
+
+@pytest.mark.parametrize("gateway", ["none"], indirect=True)
+def test_the_router_against_itself_shows_no_difference(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                                                       gateway: Process, upstream: Process) -> None:
+    result, results = run_differential(pytester, monkeypatch, gateway.base_url, upstream.base_url,
+                                       "-m", NOT_COMPARED)
+    output = "\n".join(result.outlines)
+    assert result.ret == pytest.ExitCode.OK, output[-4000:]
+    tests = compared(results)
+    ran = [r for r in read_results(results).results if r.outcome != "skipped" and r.family != "clients"]
+    assert len(tests) == len(ran) > 100, output[-4000:]  # every test that ran was compared
+    assert [(key, d) for key, _, d in tests if d] == []
+    assert f"{len(tests)} test(s) compared, 0 with differences, 0 difference(s)" in output
+
+
+@pytest.mark.parametrize("gateway", [DEVIATION], indirect=True)
+def test_a_deviant_router_shows_exactly_its_deviation(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                                                      gateway: Process, upstream: Process) -> None:
+    # Families with JSON answers (which the deviation edits) and streams (which it leaves alone).
+    result, results = run_differential(pytester, monkeypatch, gateway.base_url, upstream.base_url,
+                                       "-m", "core or stateful or background or streaming or websocket")
+    output = "\n".join(result.outlines)
+    tests = compared(results)
+    assert tests, output[-4000:]
+    found = [d for _, _, differences in tests for d in differences]
+    usage = {(d.kind, d.path) for d in found if d.kind != "stopped"}
+    assert usage == RENAMED_USAGE, output[-4000:]  # all six, and no other path or kind
+    for key, outcome, differences in tests:
+        stops = [d for d in differences if d.kind == "stopped"]
+        # A test stops early only on the gateway, only after the deviation showed, only on its rule.
+        assert all(d.gateway == "stopped: schema.response" for d in stops), (key, stops)
+        assert not stops or differences.index(stops[0]) > 0, (key, differences)
+        assert (outcome == "failed") == bool(differences), (key, outcome, differences)
+    assert "differences from the upstream" in output and "$.usage.prompt_tokens: field_added" in output
