@@ -92,6 +92,8 @@ def test_a_changed_status_is_reported() -> None:
                            [json_exchange({"error": {"message": "y"}}, status=404)])
     assert kinds(found) == [("status", "status")]
     assert (found[0].gateway, found[0].upstream) == ("500", "404")
+    refused = diff_exchanges([json_exchange(RESPONSE)], [json_exchange({"error": {"message": "no"}}, status=400)])
+    assert kinds(refused) == [("status", "status")]  # a result and an error body are not compared field by field
 
 
 def test_the_models_text_token_counts_and_timestamps_are_ignored() -> None:
