@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
+import setuptools
 
 from fixtures import paths
 
@@ -59,3 +61,19 @@ def test_a_client_scenario_is_not_exercised_without_the_clients_extra(tmp_path: 
                               "-k", "openai-agents-runs-a-plain-turn", cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-3000:]
     assert "responses-conformance[clients]" in done.stdout, done.stdout[-2000:]
+
+
+def test_every_file_the_packages_read_is_packaged() -> None:
+    """Cases, schemas, locks, templates and runner scripts are package data, or an install lacks
+    them: every file under the three trees is a module of a found package or matches a glob of
+    pyproject.toml's package-data, the way setuptools reads them."""
+    config = tomllib.loads((paths.PACKAGE_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    packages = setuptools.find_packages(str(paths.PACKAGE_ROOT), include=config["packages"]["find"]["include"])
+    root = paths.PACKAGE_ROOT
+    packaged = {f for package in packages for f in (root / package.replace(".", "/")).glob("*.py")}
+    for package, patterns in config["package-data"].items():
+        base = root / package.replace(".", "/")
+        packaged |= {f for pattern in patterns for f in base.glob(pattern) if f.is_file()}
+    every = {f for top in ("fixtures", "suites", "reference_impl") for f in (root / top).rglob("*")
+             if f.is_file() and "__pycache__" not in f.parts}
+    assert sorted(str(f.relative_to(root)) for f in every - packaged) == []
