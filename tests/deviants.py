@@ -7,9 +7,10 @@ layer that changes only what the client sees, the way a real gateway or server g
 ``tests/test_deviations.py`` runs the real suite against each and requires it to fail, naming the
 problem.
 
-Only plain JSON answers are rewritten; streams (``text/event-stream``) pass through untouched, so
-each deviation is caught by a non-streamed case. Streaming deviations are proven by the grammar's
-own unit tests (tests/test_grammar.py).
+Each deviation is a handler over the exchange (tests/deviant_http.py). Only plain JSON answers are
+rewritten; streams (``text/event-stream``) pass through untouched, so each deviation is caught by a
+non-streamed case. Streaming deviations are proven by the grammar's own unit tests
+(tests/test_grammar.py).
 
 ``MODEL_DEVIATIONS`` change what reaches the model, not what the client sees (a chain's context
 dropped, images dropped): only the model's answer shows them, so they need a live, content-aware
@@ -24,8 +25,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,16 +38,11 @@ import uvicorn  # noqa: E402
 from reference_impl.app import RouterConfig, create_app  # noqa: E402
 from reference_impl.ids import new_id  # noqa: E402
 from conversation_deviants import CONVERSATION_DEVIATIONS  # noqa: E402
+from deviant_http import (ASGIApp, Answer, Call, Forward, Handler, edit_response, is_create,  # noqa: E402
+                          on_errors, on_responses, rejecting, wrapper)
 from ws_deviants import WS_DEVIATIONS  # noqa: E402
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
 NO_DEVIATION = "none"
-CREATE = re.compile(r"^(?:/v1)?/responses$")
 ONE = re.compile(r"^(?:/v1)?/responses/(?P<id>[^/]+)$")
 CANCEL = re.compile(r"^(?:/v1)?/responses/(?P<id>[^/]+)/cancel$")
 INPUT_TOKENS = re.compile(r"^(?:/v1)?/responses/input_tokens$")
@@ -61,157 +56,6 @@ UNAPPROVED_OUTPUT = "2"
 NULLED_SAMPLING = ("temperature", "top_p")
 NULLED_TOOLING = ("tools", "tool_choice")
 ALREADY_CANCELLED = "Response {id} was already cancelled."
-_SAME = object()  # forward(): send the request body unchanged
-
-
-# -- the exchange as a deviation sees it ---------------------------------------------------------
-@dataclass(frozen=True)
-class Call:
-    """One client request: method, path and the parsed JSON body (None when there is none)."""
-
-    method: str
-    path: str
-    body: Any
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A buffered JSON (or other non-stream) answer from the router."""
-
-    status: int
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
-
-    def json(self) -> Any:
-        """The body parsed as JSON, or None."""
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            return None
-
-    def with_json(self, body: Any, status: int | None = None) -> "Answer":
-        """The same answer carrying ``body`` (and ``status``) instead."""
-        # content-length is recomputed when the answer is sent
-        return Answer(self.status if status is None else status, self.headers, json.dumps(body).encode())
-
-    @classmethod
-    def of_json(cls, status: int, body: Any) -> "Answer":
-        """A fresh JSON answer."""
-        return cls(status, [(b"content-type", b"application/json")], json.dumps(body).encode())
-
-
-Forward = Callable[..., Awaitable[Answer | None]]
-Handler = Callable[[Call, Forward], Awaitable[Answer | None]]
-
-
-async def _run(app: ASGIApp, scope: Scope, content: bytes, receive: Receive, send: Send) -> Answer | None:
-    """Call ``app``; buffer a non-stream answer and return it, pass a stream straight through (None)."""
-    delivered = False
-    start: Message = {}
-    chunks: list[bytes] = []
-    streaming = False
-
-    async def inner_receive() -> Message:
-        nonlocal delivered
-        if not delivered:
-            delivered = True
-            return {"type": "http.request", "body": content, "more_body": False}
-        return await receive()  # after the body: the real disconnect, so streams still see it
-
-    async def inner_send(message: Message) -> None:
-        nonlocal streaming
-        if message["type"] == "http.response.start":
-            start.update(message)
-            kind = dict(message.get("headers", [])).get(b"content-type", b"")
-            streaming = kind.startswith(b"text/event-stream")
-            if streaming:
-                await send(message)
-        elif streaming:
-            await send(message)
-        elif message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
-
-    await app(scope, inner_receive, inner_send)
-    if streaming or not start:
-        return None
-    return Answer(start["status"], list(start.get("headers", [])), b"".join(chunks))
-
-
-class Deviant:
-    """ASGI middleware handing every HTTP exchange to one deviation's ``handler``.
-
-    The handler gets the ``Call`` and ``forward(method=, path=, body=)``, which runs the real
-    router (optionally on a changed request) and returns its buffered ``Answer``, or None once a
-    stream has been passed through. Lifespan and other scopes go to the router untouched.
-    """
-
-    def __init__(self, app: ASGIApp, handler: Handler) -> None:
-        self.app = app
-        self.handler = handler
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        raw = b""
-        while True:
-            message = await receive()
-            raw += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        try:
-            parsed = json.loads(raw) if raw else None
-        except ValueError:
-            parsed = None
-        call = Call(scope["method"], scope["path"], parsed)
-
-        async def forward(*, method: str | None = None, path: str | None = None,
-                          body: Any = _SAME) -> Answer | None:
-            content = raw if body is _SAME else b"" if body is None else json.dumps(body).encode()
-            sub = dict(scope)
-            headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-length"]
-            sub["headers"] = [*headers, (b"content-length", str(len(content)).encode())]
-            if method is not None:
-                sub["method"] = method
-            if path is not None:
-                sub.update(path=path, raw_path=path.encode(), query_string=b"")
-            return await _run(self.app, sub, content, receive, send)
-
-        answer = await self.handler(call, forward)
-        if answer is not None:
-            headers = [(k, v) for k, v in answer.headers if k.lower() != b"content-length"]
-            headers.append((b"content-length", str(len(answer.body)).encode()))
-            await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-            await send({"type": "http.response.body", "body": answer.body})
-
-
-# -- building blocks -----------------------------------------------------------------------------
-def _edit_response(answer: Answer | None, change: Callable[[dict[str, Any]], None]) -> Answer | None:
-    """Apply ``change`` to a JSON Response object answer; anything else is returned as is."""
-    body = answer.json() if answer is not None else None
-    if not (isinstance(body, dict) and body.get("object") == "response"):
-        return answer
-    change(body)
-    return answer.with_json(body)  # type: ignore[union-attr]
-
-
-def on_responses(change: Callable[[Call, dict[str, Any]], None]) -> Handler:
-    """A handler forwarding every call unchanged and letting ``change`` edit each Response answered."""
-    async def handler(call: Call, forward: Forward) -> Answer | None:
-        return _edit_response(await forward(), lambda response: change(call, response))
-    return handler
-
-
-def on_errors(change: Callable[[Answer, Any], Answer]) -> Handler:
-    """A handler forwarding every call unchanged and letting ``change`` replace each error answer."""
-    async def handler(call: Call, forward: Forward) -> Answer | None:
-        answer = await forward()
-        return change(answer, answer.json()) if answer is not None and answer.status >= 400 else answer
-    return handler
-
-
-def _is_create(call: Call) -> bool:
-    return call.method == "POST" and bool(CREATE.match(call.path)) and isinstance(call.body, dict)
 
 
 # -- the deviations ------------------------------------------------------------------------------
@@ -223,9 +67,9 @@ def previous_response_id_null() -> Handler:
 def _store_false_ignored(when: Callable[[dict[str, Any]], bool]) -> Handler:
     """A handler storing a store=false create anyway (when ``when`` says so), echoing store false."""
     async def handler(call: Call, forward: Forward) -> Answer | None:
-        if _is_create(call) and call.body.get("store") is False and when(call.body):
+        if is_create(call) and call.body.get("store") is False and when(call.body):
             kept = {k: v for k, v in call.body.items() if k != "store"}
-            return _edit_response(await forward(body=kept), lambda r: r.update(store=False))
+            return edit_response(await forward(body=kept), lambda r: r.update(store=False))
         return await forward()
     return handler
 
@@ -351,7 +195,7 @@ def mcp_approval_ignored() -> Handler:
 def credentials_echoed() -> Handler:
     """MCP credentials (authorization, headers) are kept in the returned tools."""
     def change(call: Call, response: dict[str, Any]) -> None:
-        if not _is_create(call):
+        if not is_create(call):
             return
         sent = {t.get("server_label"): t for t in call.body.get("tools") or []
                 if isinstance(t, dict) and t.get("type") == "mcp"}
@@ -401,11 +245,11 @@ def background_without_store_accepted() -> Handler:
 def context_dropped() -> Handler:
     """previous_response_id is echoed but ignored: the model sees only the new turn, not the chain."""
     async def handler(call: Call, forward: Forward) -> Answer | None:
-        previous = call.body.get("previous_response_id") if _is_create(call) else None
+        previous = call.body.get("previous_response_id") if is_create(call) else None
         if not previous:
             return await forward()
         alone = {k: v for k, v in call.body.items() if k != "previous_response_id"}
-        return _edit_response(await forward(body=alone), lambda r: r.update(previous_response_id=previous))
+        return edit_response(await forward(body=alone), lambda r: r.update(previous_response_id=previous))
     return handler
 
 
@@ -419,28 +263,18 @@ def images_dropped() -> Handler:
         return {**item, "content": kept}
 
     async def handler(call: Call, forward: Forward) -> Answer | None:
-        if not (_is_create(call) and isinstance(call.body.get("input"), list)):
+        if not (is_create(call) and isinstance(call.body.get("input"), list)):
             return await forward()
         return await forward(body={**call.body, "input": [without_images(i) for i in call.body["input"]]})
     return handler
 
 
 # -- what broke Codex on its first request (DESIGN §5), as the router answered before issue 11 --
-def _rejecting(when: Callable[[dict[str, Any]], tuple[str, str] | None], *, code: str | None) -> Handler:
-    """A handler answering a create for which ``when`` gives (param, message) with that 400."""
-    async def handler(call: Call, forward: Forward) -> Answer | None:
-        found = when(call.body) if _is_create(call) and isinstance(call.body, dict) else None
-        if found is None:
-            return await forward()
-        param, message = found
-        return Answer.of_json(400, {"error": {"message": message, "type": "invalid_request_error",
-                                              "param": param, "code": code}})
-    return handler
-
+# -- what broke Codex on its first request (DESIGN §5), as the router answered before issue 11 --
 
 def client_metadata_rejected() -> Handler:
     """client_metadata, which Codex sends on every request, is a 400 unknown_parameter."""
-    return _rejecting(lambda body: ("client_metadata", "Unknown parameter: 'client_metadata'.")
+    return rejecting(lambda body: ("client_metadata", "Unknown parameter: 'client_metadata'.")
                       if "client_metadata" in body else None, code="unknown_parameter")
 
 
@@ -451,7 +285,7 @@ def namespace_tool_rejected() -> Handler:
             if isinstance(tool, dict) and tool.get("type") == "namespace":
                 return f"tools[{i}].type", f"Invalid value: 'namespace' at tools[{i}].type."
         return None
-    return _rejecting(when, code="invalid_value")
+    return rejecting(when, code="invalid_value")
 
 
 def hosted_tool_unnamed() -> Handler:
@@ -460,7 +294,7 @@ def hosted_tool_unnamed() -> Handler:
         hosted = [t for t in body.get("tools") or [] if isinstance(t, dict)
                   and t.get("type") not in ("function", "custom", "mcp", "namespace")]
         return (None, "Unsupported tool.") if hosted else None  # type: ignore[return-value]
-    return _rejecting(when, code=None)
+    return rejecting(when, code=None)
 
 
 def function_output_by_name_refused() -> Handler:
@@ -471,7 +305,7 @@ def function_output_by_name_refused() -> Handler:
             if isinstance(item, dict) and item.get("type") == "function_call_output" and "call_id" not in item:
                 return f"input[{i}].call_id", f"Missing required parameter: 'input[{i}].call_id'."
         return None
-    return _rejecting(when, code="missing_required_parameter")
+    return rejecting(when, code="missing_required_parameter")
 
 
 def context_overflow_as_failed() -> Handler:
@@ -503,7 +337,7 @@ def logprobs_empty() -> Handler:
 def compaction_dropped() -> Handler:
     """Compaction items sent back as input are dropped before the model sees them."""
     async def handler(call: Call, forward: Forward) -> Answer | None:
-        items = call.body.get("input") if _is_create(call) else None
+        items = call.body.get("input") if is_create(call) else None
         if not isinstance(items, list) or not any(isinstance(i, dict) and i.get("type") == "compaction" for i in items):
             return await forward()
         kept = [i for i in items if not (isinstance(i, dict) and i.get("type") == "compaction")]
@@ -533,19 +367,16 @@ _FACTORIES: tuple[Callable[[], Handler], ...] = (
 )
 
 
-def _wrapper(factory: Callable[[], Handler]) -> Callable[[ASGIApp], ASGIApp]:
-    return lambda app: Deviant(app, factory())
-
 
 # name -> (one-line docstring, wrapper turning the correct app into the deviant one)
 DEVIATIONS: dict[str, tuple[str, Callable[[ASGIApp], ASGIApp]]] = {
-    **{f.__name__: ((f.__doc__ or "").strip(), _wrapper(f)) for f in _FACTORIES},
+    **{f.__name__: ((f.__doc__ or "").strip(), wrapper(f)) for f in _FACTORIES},
     **WS_DEVIATIONS,  # WebSocket mode (tests/ws_deviants.py): the socket's messages, not HTTP
     **CONVERSATION_DEVIATIONS,  # the store under parallel creates (tests/conversation_deviants.py)
 }
 # The same, for deviations that only the model's answer shows (they need a live backend).
 MODEL_DEVIATIONS: dict[str, tuple[str, Callable[[ASGIApp], ASGIApp]]] = {
-    f.__name__: ((f.__doc__ or "").strip(), _wrapper(f)) for f in (context_dropped, images_dropped)
+    f.__name__: ((f.__doc__ or "").strip(), wrapper(f)) for f in (context_dropped, images_dropped)
 }
 _ALL = {**DEVIATIONS, **MODEL_DEVIATIONS}
 
