@@ -14,7 +14,9 @@ non-streamed case. Streaming deviations are proven by the grammar's own unit tes
 
 ``MODEL_DEVIATIONS`` change what reaches the model, not what the client sees (a chain's context
 dropped, images dropped): only the model's answer shows them, so they need a live, content-aware
-backend rather than recordings (tests/test_deviations_context.py).
+backend rather than recordings (tests/test_deviations_context.py). ``CLIENT_DEVIATIONS``
+(tests/client_deviants.py) break real clients, and the clients profile catches them
+(tests/test_deviations_clients.py).
 
 Run one: ``python tests/deviants.py --deviation NAME --port N --replay DIR --db sqlite:///F``
 (``--deviation none`` serves the router unchanged, as the control; ``--list`` names them all).
@@ -37,6 +39,7 @@ import uvicorn  # noqa: E402
 
 from reference_impl.app import RouterConfig, create_app  # noqa: E402
 from reference_impl.ids import new_id  # noqa: E402
+from client_deviants import CLIENT_DEVIATIONS  # noqa: E402
 from conversation_deviants import CONVERSATION_DEVIATIONS  # noqa: E402
 from deviant_http import (ASGIApp, Answer, Call, Forward, Handler, edit_response, is_create,  # noqa: E402
                           on_errors, on_responses, rejecting, wrapper)
@@ -378,7 +381,8 @@ DEVIATIONS: dict[str, tuple[str, Callable[[ASGIApp], ASGIApp]]] = {
 MODEL_DEVIATIONS: dict[str, tuple[str, Callable[[ASGIApp], ASGIApp]]] = {
     f.__name__: ((f.__doc__ or "").strip(), wrapper(f)) for f in (context_dropped, images_dropped)
 }
-_ALL = {**DEVIATIONS, **MODEL_DEVIATIONS}
+# The clients profile catches CLIENT_DEVIATIONS (tests/client_deviants.py), each with a real client.
+_ALL = {**DEVIATIONS, **MODEL_DEVIATIONS, **CLIENT_DEVIATIONS}
 
 
 def build_app(deviation: str, config: RouterConfig) -> ASGIApp:
