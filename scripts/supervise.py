@@ -73,17 +73,13 @@ class Supervisor:
         self.venv, self.project_python = venv, project_python
         self.port, self.llamacpp_port = port, llamacpp_port
         self.state_dir, self.threads = state_dir, threads
+        self.llamacpp_url = f"http://{HOST}:{llamacpp_port}/v1"  # the gateway's upstream
         self.children: list[tuple[str, subprocess.Popen[bytes], Path]] = []
 
     @property
     def base_url(self) -> str:
         """The gateway's Responses API root."""
         return f"http://{HOST}:{self.port}/v1"
-
-    @property
-    def llamacpp_url(self) -> str:
-        """llama.cpp's OpenAI-compatible root, the gateway's upstream."""
-        return f"http://{HOST}:{self.llamacpp_port}/v1"
 
     @property
     def cwd(self) -> Path:
