@@ -25,7 +25,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -72,8 +72,8 @@ class LiteLLMSupervisor(Supervisor):
 
     label = "LiteLLM"
 
-    def __init__(self, *, master_key: str, key_given: bool, **common: object) -> None:
-        super().__init__(**common)  # type: ignore[arg-type]
+    def __init__(self, *, master_key: str, key_given: bool, **common: Any) -> None:
+        super().__init__(**common)
         self.master_key, self.key_given = master_key, key_given
 
     @property
