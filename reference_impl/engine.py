@@ -43,7 +43,7 @@ from .ids import new_id
 from .sealing import Sealer
 from .store import Store
 from .store_writer import StoreWriter
-from .stream import ResponseStream
+from .stream import TERMINAL_EVENTS, ResponseStream
 from .validate import validate_create
 
 if TYPE_CHECKING:
@@ -316,14 +316,22 @@ class Engine:
             self.cache.put(turn.request, turn.response, turn.events)
 
     async def run(self, turn: Turn) -> AsyncIterator[dict]:
-        """What a foreground transport iterates: every event, then `persist`.
+        """What a foreground transport iterates: every event, with `persist` before the terminal one.
 
-        Storing happens only when the consumer reads to the end; a client that goes away mid-stream
-        closes this generator at a ``yield`` and nothing is stored.
+        A client may continue or fetch the response (on another connection, or another replica) the
+        moment it reads the terminal event, so the response is stored by then. Storing happens only
+        when the consumer reads to the end; a client that goes away mid-stream closes this
+        generator at a ``yield`` and nothing is stored.
         """
+        terminal = None
         async for event in self.events(turn):
-            yield event
+            if event.get("type") in TERMINAL_EVENTS:
+                terminal = event
+            else:
+                yield event
         await self.persist(turn)
+        if terminal is not None:
+            yield terminal
 
     async def _produce(self, turn: Turn, stream: ResponseStream) -> AsyncIterator[dict]:
         try:

@@ -42,6 +42,8 @@ from reference_impl.ids import new_id
 from reference_impl.translate_out import add_usage, decode_custom_input, usage_from_chat
 
 # chat finish_reason -> Responses incomplete_details.reason (any other reason completes).
+# The events that end a response stream, one per response.
+TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_filter"}
 # Router-made items add_item accepts, and their event family prefix.
 ROUTER_ITEM_EVENTS = {"mcp_list_tools": "response.mcp_list_tools", "mcp_call": "response.mcp_call",

@@ -44,7 +44,6 @@ MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 TOO_LARGE = 413
 # Transport fields of the HTTP create body that mean nothing on a socket (every answer streams).
 TRANSPORT_FIELDS = ("type", "stream")
-TERMINAL_EVENTS = ("response.completed", "response.incomplete", "response.failed")
 
 
 @dataclass
@@ -140,18 +139,10 @@ class ResponsesSocket:
                 raise ApiError(400, "background is not supported in WebSocket mode; every response "
                                     "streams on the socket.", param="background", code="unsupported_parameter")
             turn = self.engine.prepare(body, known=self.cache.known)
-            events = self.engine.run(turn)
-            terminal = None
+            events = self.engine.run(turn)  # its terminal event comes once the response is stored
             async with contextlib.aclosing(events):
                 async for event in events:
-                    if event.get("type") in TERMINAL_EVENTS:
-                        terminal = event  # held until persist is done (the generator's end)
-                    else:
-                        await self.send(event)
-            # A client may continue a stored response on another connection (another replica)
-            # as soon as it reads the terminal event: it must already be in the store.
-            if terminal is not None:
-                await self.send(terminal)
+                    await self.send(event)
         except ApiError as exc:
             self.cache.evict(previous)
             await self.send(_from_api_error(exc))

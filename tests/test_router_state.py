@@ -1,8 +1,10 @@
 """Router state: previous_response_id chains, instructions per turn, store=false, deletes."""
 from __future__ import annotations
 
+import asyncio
+import json
 
-from upstream import Reply, stream_events
+from upstream import DEFAULT_MODEL, Reply, stream_events
 
 
 def _texts(messages: list[dict]) -> list[tuple[str, str]]:
@@ -60,3 +62,27 @@ def test_mcp_credentials_not_echoed_or_stored(router, upstream, tmp_path):
     assert "sekrit-token" not in router.client.get(f"/v1/responses/{rid}").text
     for path in tmp_path.glob("db.sqlite*"):  # the WAL file holds recent writes
         assert b"sekrit-token" not in path.read_bytes()
+
+
+def test_a_streamed_response_is_stored_before_its_terminal_event(router, upstream, monkeypatch):
+    # A slow store write stands in for a busy disk: a client that chains on (or fetches) the
+    # response the moment it reads response.completed must still find it.
+    from reference_impl.store_writer import StoreWriter
+
+    write = StoreWriter.put_response
+
+    async def slow_write(self, *args, **kwargs):
+        await asyncio.sleep(0.5)
+        await write(self, *args, **kwargs)
+
+    monkeypatch.setattr(StoreWriter, "put_response", slow_write)
+    upstream.script(Reply(text="A1"))
+    with router.client.stream("POST", "/v1/responses",
+                              json={"model": DEFAULT_MODEL, "input": "Q1", "stream": True}) as streamed:
+        for line in streamed.iter_lines():
+            if line.startswith("data:") and '"response.completed"' in line:
+                rid = json.loads(line[5:])["response"]["id"]
+                assert router.client.get(f"/v1/responses/{rid}").status_code == 200
+                break
+        else:
+            raise AssertionError("the stream had no response.completed")
