@@ -37,6 +37,20 @@ def loads(data: str | bytes) -> Any:
     return json.loads(data)
 
 
+def copy_json(value: Any) -> Any:
+    """A copy of a JSON value: dicts and lists copied, scalars shared.
+
+    `copy.deepcopy` gives the same result on parsed JSON but pays for a memo and a type dispatch
+    per value; on the hot path (the Response skeleton, usage, stream items) it was several times
+    slower (docs/benchmarks.md).
+    """
+    if isinstance(value, dict):
+        return {key: copy_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [copy_json(item) for item in value]
+    return value
+
+
 def loads_many(texts: list[str]) -> list[Any]:
     """Parse many JSON documents (each valid on its own, as the stores wrote them) in one call:
     joined into one array, so a 1000-turn chain pays one parse call, not 2000."""

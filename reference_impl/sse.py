@@ -23,6 +23,8 @@ class SSEDataDecoder:
     def feed(self, raw: bytes | str) -> list[str]:
         """Add body bytes (or text); return the data of every event completed by them."""
         buffer = self._buffer + (raw.encode("utf-8") if isinstance(raw, str) else raw)
+        if not self._data and b"\r" not in buffer:
+            return self._feed_lf(buffer)
         out: list[str] = []
         start = 0
         for match in _LINE_END.finditer(buffer):
@@ -32,6 +34,32 @@ class SSEDataDecoder:
             self._line(buffer[start:match.start()], out)
             start = match.end()
         self._buffer = buffer[start:]
+        return out
+
+    def _feed_lf(self, buffer: bytes) -> list[str]:
+        """`feed` for the common case, LF line ends and no event left open: events split at
+        blank lines by `bytes.split`, and an event of one ``data: `` line decoded directly.
+
+        Same results as the line-by-line path (which any other shape falls back to), for about a
+        third of its CPU on a whole reply arriving at once (docs/benchmarks.md).
+        """
+        blocks = buffer.split(b"\n\n")
+        self._buffer = b""
+        tail = blocks.pop()  # after the last blank line: an event not complete yet
+        out: list[str] = []
+        for block in blocks:
+            if block.startswith(b"data: ") and b"\n" not in block:
+                out.append(block[6:].decode("utf-8", "replace"))
+            else:
+                for line in block.split(b"\n"):
+                    self._line(line, out)
+                self._line(b"", out)
+        if tail:
+            # Its complete lines are taken now, the last (unterminated) one kept for later.
+            lines = tail.split(b"\n")
+            self._buffer = lines.pop()
+            for line in lines:
+                self._line(line, out)
         return out
 
     def flush(self) -> list[str]:

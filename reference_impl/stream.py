@@ -15,7 +15,7 @@ Copies: an event is a snapshot, never changed after it is yielded, but it is not
 A finished item (``output_item.done``) is frozen: the stream never changes it again, so
 ``response.output`` and every later snapshot share it, and a snapshot of the Response is a new
 top-level dict with a new ``output`` list (everything the stream changes later is replaced at the
-top level, never mutated in place). An item still being built is copied (`_clone`, JSON values
+top level, never mutated in place). An item still being built is copied (`copy_json`, JSON values
 only) when it is announced. Consumers encode, store or send events as they are; none mutates one.
 A ``copy.deepcopy`` of the whole Response for each snapshot was about a quarter of the router's
 CPU per request (docs/benchmarks.md).
@@ -39,6 +39,7 @@ from collections.abc import Callable
 from typing import Any
 
 from reference_impl.ids import new_id
+from reference_impl.jsoncodec import copy_json
 from reference_impl.translate_out import add_usage, decode_custom_input, usage_from_chat
 
 # chat finish_reason -> Responses incomplete_details.reason (any other reason completes).
@@ -73,16 +74,6 @@ def _event_logprob(entry: dict) -> dict:
             "top_logprobs": [{"token": t["token"], "logprob": t["logprob"]} for t in entry["top_logprobs"]]}
 
 
-def _clone(value: Any) -> Any:
-    """A copy of a JSON value (dicts and lists copied, scalars shared): `copy.deepcopy` without
-    its memo and dispatch, for the wire-shaped dicts the stream builds."""
-    if isinstance(value, dict):
-        return {key: _clone(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_clone(item) for item in value]
-    return value
-
-
 def encode_sse(event: dict) -> bytes:
     """One SSE frame: ``event: <type>``, ``data: <compact json>`` and a blank line."""
     data = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
@@ -115,7 +106,7 @@ class ResponseStream:
         ``seal``: reasoning text -> ``encrypted_content`` (the request included it).
         """
         # The caller keeps its skeleton: this stream owns a new top level and new output items.
-        self.response: dict = {**response, "output": _clone(response.get("output") or [])}
+        self.response: dict = {**response, "output": copy_json(response.get("output") or [])}
         self._reasoning_summary = reasoning_summary
         self._seal = seal
         self._reasoning: dict | None = None  # the open reasoning item of this turn
@@ -159,10 +150,10 @@ class ResponseStream:
         index = self._next_index
         self._next_index += 1
         return index, [self._event("response.output_item.added", output_index=index,
-                                   item=_clone(item))]
+                                   item=copy_json(item))]
 
     def _done(self, index: int, item: dict) -> dict:
-        finished = _clone(item)  # frozen from here on: the output and the event share it
+        finished = copy_json(item)  # frozen from here on: the output and the event share it
         self.response["output"].append(finished)
         return self._event("response.output_item.done", output_index=index, item=finished)
 
@@ -249,7 +240,7 @@ class ResponseStream:
             return []
         # Open items close first, so that output order stays output_index order.
         events = self.end_turn() if self._turn_active else []
-        item = _clone(item)
+        item = copy_json(item)
         if not item.get("id"):
             item["id"] = new_id(ROUTER_ITEM_ID_PREFIX[kind])
         family = ROUTER_ITEM_EVENTS[kind]
@@ -364,7 +355,7 @@ class ResponseStream:
     @staticmethod
     def _part(kind: str, text: str, logprobs: list[dict] | None = None) -> dict:
         if kind == "text":
-            return {"type": "output_text", "annotations": [], "logprobs": _clone(logprobs or []),
+            return {"type": "output_text", "annotations": [], "logprobs": copy_json(logprobs or []),
                     "text": text}
         return {"type": "refusal", "refusal": text}
 
@@ -379,7 +370,7 @@ class ResponseStream:
         final = self._part(part["kind"], part["text"], part["logprobs"])
         message["item"]["content"].append(final)
         return [self._event(done_type, **ids, **{field: part["text"]}, **extra),
-                self._event("response.content_part.done", **ids, part=_clone(final))]
+                self._event("response.content_part.done", **ids, part=copy_json(final))]
 
     def _close_message(self, message: dict, status: str) -> list[dict]:
         events = self._close_part(message) if message["part"] is not None else []
@@ -541,7 +532,7 @@ class ResponseStream:
     def _call_item(self, call: _Call, status: str) -> dict:
         """The finished call as an item for the MCP loop (hidden MCP calls get one here)."""
         if call.item is not None:
-            return _clone(call.item)
+            return copy_json(call.item)
         return {"id": new_id("fc"), "type": "function_call", "status": status,
                 "arguments": call.arguments, "call_id": call.call_id or new_id("call"),
                 "name": call.name}

@@ -8,12 +8,12 @@ module cannot translate raises :class:`TranslationError` with the offending ``pa
 """
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
 from reference_impl.credentials import strip_credentials
 from reference_impl.ids import new_id
+from reference_impl.jsoncodec import copy_json
 from reference_impl.translate_tools import (
     CLIENT_TOOL_TYPES, CUSTOM_TOOL_PARAMETERS, OpenCalls, chat_name, custom_parameters, find_tool,
     flat_tools,
@@ -100,10 +100,10 @@ def response_object(
         "incomplete_details": None,
         "model": model,
         "output": [],
-        "reasoning": copy.deepcopy(request.get("reasoning")) or {"effort": None, "summary": None},
+        "reasoning": copy_json(request.get("reasoning")) or {"effort": None, "summary": None},
         "text": {
-            **copy.deepcopy(text),
-            "format": copy.deepcopy(text.get("format") or {"type": "text"}),
+            **copy_json(text),
+            "format": copy_json(text.get("format") or {"type": "text"}),
             "verbosity": text.get("verbosity") or "medium",
         },
         "tools": strip_credentials(request.get("tools")) or [],
@@ -112,19 +112,19 @@ def response_object(
         "completed_at": None,
     }
     for field in ECHOED_FIELDS:
-        response[field] = copy.deepcopy(request.get(field))
+        response[field] = copy_json(request.get(field))
     for field in ECHOED_WHEN_SENT:
         if request.get(field) is not None:
-            response[field] = copy.deepcopy(request[field])
+            response[field] = copy_json(request[field])
     image = request.get("image")
     if isinstance(image, dict):
-        response["image"] = copy.deepcopy(image)
+        response["image"] = copy_json(image)
         compression = image.get("context_compression")
         if compression in RESOLVED_IMAGE_COMPRESSION:
             response["image"]["context_compression"] = RESOLVED_IMAGE_COMPRESSION[compression]
     for field, default in RESPONSE_DEFAULTS.items():
         value = request.get(field)
-        response[field] = default if value is None else copy.deepcopy(value)
+        response[field] = default if value is None else copy_json(value)
     return response
 
 
@@ -132,7 +132,7 @@ def response_object(
 
 def _normalise_item(item: dict) -> dict:
     """Give an input item its explicit type, list content and an id, as the store keeps it."""
-    item = copy.deepcopy(item)
+    item = copy_json(item)
     if "type" not in item and "role" in item:
         item["type"] = "message"
     if item.get("type") == "message":
@@ -497,7 +497,7 @@ def responses_request_for_upstream(
     The router keeps all state: upstream gets ``store: false``, no ``previous_response_id`` and
     the chain inlined as input items (ids dropped, since upstream never stored them).
     """
-    body = copy.deepcopy(request)
+    body = copy_json(request)
     for key in ("previous_response_id", "background", "conversation"):
         body.pop(key, None)
     body["store"] = False

@@ -6,8 +6,9 @@ call decoded from its chat arguments. The request direction is translate.py.
 """
 from __future__ import annotations
 
-import copy
 import json
+
+from reference_impl.jsoncodec import copy_json
 
 
 def usage_from_chat(usage: dict | None) -> dict:
@@ -30,7 +31,7 @@ def usage_from_chat(usage: dict | None) -> dict:
 def add_usage(a: dict | None, b: dict | None) -> dict | None:
     """Sum two Responses usages (either may be None), keeping total = input + output."""
     if a is None or b is None:
-        return copy.deepcopy(a if b is None else b)
+        return copy_json(a if b is None else b)
 
     def merge(x: dict, y: dict) -> dict:
         out = {}

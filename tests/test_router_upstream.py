@@ -142,6 +142,18 @@ def test_sse_decoder_line_endings():
     assert out == ['{"a":"\u2028"}', "2\n3"]
 
 
+def test_sse_decoder_whole_body_and_byte_by_byte_agree():
+    """The split-at-blank-lines path (LF only, a whole body at once) gives what the line-by-line
+    path gives when the same body arrives one byte at a time."""
+    body = ('data: {"a":1}\n\n: comment\ndata: x\ndata:y\n\n\n\nevent: e\ndata:  z\n\n'
+            'data: \u00e9\n\ndata: tail').encode()
+    whole = SSEDataDecoder()
+    at_once = whole.feed(body) + whole.flush()
+    slow = SSEDataDecoder()
+    one_by_one = [d for i in range(len(body)) for d in slow.feed(body[i:i + 1])] + slow.flush()
+    assert at_once == one_by_one == ['{"a":1}', "x\ny", " z", "\u00e9", "tail"]
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
 def test_cache_hit_skips_upstream(router, upstream, stream):
     upstream.script(Reply(text="cached words"))
