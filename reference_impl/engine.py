@@ -11,7 +11,8 @@ websocket.py, the background runner) does the same three things:
    failure becomes ``response.failed``; the iterator never hangs.
 3. `Engine.persist` stores the final state (nothing when ``store`` is false).
 
-`Engine.run` is 2 then 3 for a foreground transport. The engine builds one `ResponseStream` per
+`Engine.run` is 2 then 3 for a foreground transport; `Engine.complete` is the same for a
+non-streamed request, with a quiet `ResponseStream` that builds the final Response and no event. The engine builds one `ResponseStream` per
 turn and feeds it backend chunks and the items of the MCP loop; backends, the store, the cache
 and MCP are services it calls.
 
@@ -285,9 +286,14 @@ class Engine:
 
     # ------------------------------------------------------------ events
 
-    async def events(self, turn: Turn) -> AsyncIterator[dict]:
+    async def events(self, turn: Turn, *, quiet: bool = False) -> AsyncIterator[dict]:
         """Yield every event of ``turn``'s response (ending with one terminal event, unless
-        cancelled) and remember them in ``turn.events``; ``turn.response`` is then final."""
+        cancelled) and remember them in ``turn.events``; ``turn.response`` is then final.
+
+        ``quiet``: yield nothing, only make ``turn.response`` final (`complete`). A request the
+        cache takes part in is never quiet: its events are kept to answer a later SSE request.
+        """
+        quiet = quiet and not (self.cache is not None and self.cache.wants(turn.request))
         cached = self.cache.get(turn.request, response_id=turn.response["id"],
                                 created_at=turn.response["created_at"]) if self.cache else None
         if cached is not None:
@@ -300,17 +306,15 @@ class Engine:
         stream = ResponseStream(turn.response, tool_kinds=translate.tool_kinds(tools),
                                 tool_names=translate_tools.tool_names(tools),
                                 reasoning_summary=reasoning.wants_summary(turn.request),
-                                seal=reasoning.sealing(turn.request, self.sealer))
-        started = False
+                                seal=reasoning.sealing(turn.request, self.sealer), quiet=quiet)
         try:
             async for event in self._produce(turn, stream):
-                started = True
                 turn.events.append(event)
                 yield event
         finally:
             # Stopped before the first event (cancelled while listing MCP tools): the skeleton
             # stays, and the caller decides what a response that never started became.
-            if started:
+            if stream.started:
                 turn.response = stream.response if stream.terminated else stream.cancel()
         if self.cache is not None:
             self.cache.put(turn.request, turn.response, turn.events)
@@ -332,6 +336,14 @@ class Engine:
         await self.persist(turn)
         if terminal is not None:
             yield terminal
+
+    async def complete(self, turn: Turn) -> dict:
+        """A non-streamed request: run ``turn`` to its end without making events, `persist`, and
+        return the final Response (the same object `run` leaves in ``turn.response``)."""
+        async for _ in self.events(turn, quiet=True):
+            pass
+        await self.persist(turn)
+        return turn.response
 
     async def _produce(self, turn: Turn, stream: ResponseStream) -> AsyncIterator[dict]:
         try:

@@ -64,9 +64,7 @@ async def create_response(request: Request) -> Response:
         events = state.engine.run(turn)
         first = await anext(events)
         return _sse(_prepend(first, events))
-    async for _ in state.engine.run(turn):
-        pass
-    return JSONResponse(turn.response)
+    return JSONResponse(await state.engine.complete(turn))
 
 
 def _stored(request: Request) -> dict:

@@ -20,6 +20,12 @@ only) when it is announced. Consumers encode, store or send events as they are; 
 A ``copy.deepcopy`` of the whole Response for each snapshot was about a quarter of the router's
 CPU per request (docs/benchmarks.md).
 
+Quiet (``quiet=True``): for a non-streamed request, whose client sees only the final Response.
+The stream keeps the same state and builds the same Response, but makes no event: every method
+returns an empty list (sequence numbers still advance, so nothing else differs). Building 16
+events, three of them snapshots of the Response, for an answer that sends none was most of the
+engine's CPU per non-streamed request (docs/benchmarks.md).
+
 Tool kinds (``tool_kinds`` maps a chat function name to a kind):
 - ``"function"`` (the default for unknown names): a ``function_call`` item, arguments streamed.
 - ``"custom"``: a ``custom_tool_call`` item. The backend streams the JSON text ``{"input": "..."}``
@@ -51,6 +57,8 @@ ROUTER_ITEM_EVENTS = {"mcp_list_tools": "response.mcp_list_tools", "mcp_call": "
                       "mcp_approval_request": None}
 ROUTER_ITEM_ID_PREFIX = {"mcp_list_tools": "mcpl", "mcp_call": "mcp", "mcp_approval_request": "mcpr"}
 # Message content kinds: part type, delta event, done event, the part's text field.
+# What an event-making helper returns in a quiet stream; the public methods return no events.
+_NO_EVENT: dict = {}
 PART_KINDS = {
     "text": ("output_text", "response.output_text.delta", "response.output_text.done", "text"),
     "refusal": ("refusal", "response.refusal.delta", "response.refusal.done", "refusal"),
@@ -98,13 +106,17 @@ class ResponseStream:
 
     def __init__(self, response: dict, *, tool_kinds: dict[str, str] | None = None,
                  tool_names: dict[str, tuple[str, str]] | None = None,
-                 reasoning_summary: bool = False, seal: Callable[[str], str] | None = None) -> None:
+                 reasoning_summary: bool = False, seal: Callable[[str], str] | None = None,
+                 quiet: bool = False) -> None:
         """``response`` is the skeleton from translate.response_object (in_progress or queued);
         its ``max_tool_calls`` and ``parallel_tool_calls`` limit the calls shown.
 
         ``reasoning_summary``: reasoning items also get a summary (the request asked for one);
-        ``seal``: reasoning text -> ``encrypted_content`` (the request included it).
+        ``seal``: reasoning text -> ``encrypted_content`` (the request included it);
+        ``quiet``: make no events, only the final Response (see the module's docstring).
         """
+        self._quiet = quiet
+        self._started = False
         # The caller keeps its skeleton: this stream owns a new top level and new output items.
         self.response: dict = {**response, "output": copy_json(response.get("output") or [])}
         self._reasoning_summary = reasoning_summary
@@ -134,12 +146,20 @@ class ResponseStream:
     # ------------------------------------------------------------ helpers
 
     def _event(self, type_: str, **fields: Any) -> dict:
-        event = {"type": type_, "sequence_number": self._seq, **fields}
         self._seq += 1
-        return event
+        if self._quiet:
+            return _NO_EVENT
+        return {"type": type_, "sequence_number": self._seq - 1, **fields}
 
     def _snapshot(self, type_: str) -> dict:
+        if self._quiet:
+            self._seq += 1
+            return _NO_EVENT
         return self._event(type_, response=self._frozen())
+
+    def _out(self, events: list[dict]) -> list[dict]:
+        """What a public method returns: ``events``, or none in a quiet stream."""
+        return [] if self._quiet else events
 
     def _frozen(self) -> dict:
         """The Response as it is now: later changes replace top-level fields or append to
@@ -149,6 +169,9 @@ class ResponseStream:
     def _add(self, item: dict) -> tuple[int, list[dict]]:
         index = self._next_index
         self._next_index += 1
+        if self._quiet:
+            self._seq += 1
+            return index, []
         return index, [self._event("response.output_item.added", output_index=index,
                                    item=copy_json(item))]
 
@@ -164,12 +187,13 @@ class ResponseStream:
 
     def start(self) -> list[dict]:
         """response.created (+ response.queued when queued) and response.in_progress."""
+        self._started = True
         events = [self._snapshot("response.created")]
         if self.response["status"] == "queued":
             events.append(self._snapshot("response.queued"))
         self.response["status"] = "in_progress"
         events.append(self._snapshot("response.in_progress"))
-        return events
+        return self._out(events)
 
     def feed(self, chunk: dict) -> list[dict]:
         """One ``chat.completion.chunk`` -> the events it causes (possibly none)."""
@@ -197,13 +221,13 @@ class ResponseStream:
                 events += self._tool_call_delta(call)
             if choice.get("finish_reason"):
                 self._finish_reason = choice["finish_reason"]
-        return events
+        return self._out(events)
 
     def end_turn(self) -> list[dict]:
         """The backend stream ended: close open parts and items (in output_index order)."""
         if self._terminated:
             return []
-        return self._close_turn(self._closing_status())
+        return self._out(self._close_turn(self._closing_status()))
 
     def _close_turn(self, status: str) -> list[dict]:
         events: list[dict] = []
@@ -271,7 +295,7 @@ class ResponseStream:
             index, added = self._add(item)
             events += added
         events.append(self._done(index, item))
-        return events
+        return self._out(events)
 
     def finish(self) -> list[dict]:
         """The terminal event: response.completed, or response.incomplete after length/filter."""
@@ -289,7 +313,7 @@ class ResponseStream:
             self.response["status"] = "completed"
             self.response["completed_at"] = int(time.time())
             events.append(self._snapshot("response.completed"))
-        return events
+        return self._out(events)
 
     def fail(self, code: str, message: str) -> list[dict]:
         """An ``error`` event, then response.failed whose ``error`` is ``{code, message}``."""
@@ -302,7 +326,7 @@ class ResponseStream:
         self.response["error"] = {"code": code, "message": message}
         self.response["usage"] = self._usage
         events.append(self._snapshot("response.failed"))
-        return events
+        return self._out(events)
 
     def cancel(self) -> dict:
         """The final response with status cancelled; no event is produced."""
@@ -313,6 +337,11 @@ class ResponseStream:
             self.response["status"] = "cancelled"
             self.response["usage"] = self._usage
         return self._frozen()
+
+    @property
+    def started(self) -> bool:
+        """True once `start` has run (its events are the first of every response)."""
+        return self._started
 
     @property
     def terminated(self) -> bool:

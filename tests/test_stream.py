@@ -7,12 +7,15 @@ encode_sse and parsed by fixtures.sse) and the event schemas (fixtures.schemas).
 from __future__ import annotations
 
 import json
+import re
+import sys
 from collections import defaultdict
 from typing import Callable
 
 import pytest
 
 from fixtures.sse import parse_frames
+from reference_impl import stream as stream_module
 from reference_impl.stream import ResponseStream, encode_sse
 from reference_impl.translate import response_object
 
@@ -222,6 +225,30 @@ def test_events_match_schemas(name: str) -> None:
     for event in SCENARIOS[name]():
         errors = schemas.errors_only(schemas.validate_event(event, "openai"))
         assert [str(e) for e in errors] == [], event["type"]
+
+
+def _final_responses(name: str, monkeypatch: pytest.MonkeyPatch, *, quiet: bool) -> list[dict]:
+    """Every stream's final Response after the scenario ``name`` ran with ``quiet`` streams, the
+    random item ids and the completion second replaced by placeholders."""
+    made: list[ResponseStream] = []
+    real = stream_module.ResponseStream  # the class itself, whatever this module holds now
+
+    def factory(*args, **kwargs) -> ResponseStream:
+        made.append(real(*args, **kwargs, quiet=quiet))
+        return made[-1]
+    monkeypatch.setattr(sys.modules[__name__], "ResponseStream", factory)
+    events = SCENARIOS[name]()
+    assert (events == []) is quiet
+    text_ = json.dumps([s.response for s in made])
+    return json.loads(re.sub(r'"completed_at": \d+', '"completed_at": 0',
+                             re.sub(r"\b([a-z]+)_[0-9a-f]{48}\b", r"\1_ID", text_)))
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_a_quiet_stream_builds_the_same_response_without_events(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The non-streamed path (quiet) must answer exactly what the streamed path's final event holds."""
+    loud = _final_responses(name, monkeypatch, quiet=False)
+    assert loud and _final_responses(name, monkeypatch, quiet=True) == loud
 
 
 def test_invariant_checker_can_fail() -> None:
