@@ -2,7 +2,8 @@
 
 What is kept: each Response object (JSON, status, created_at, background flag), its ``output``
 again in a column of its own (so that a chain reads only the items it needs, never the whole
-object), its input items in order, the chain link to ``previous_response_id`` (a column with an index), and the event log
+object), in SQLite its whole turn (input and output items, see `SqliteStore.chain`), its input
+items in order, the chain link to ``previous_response_id`` (a column with an index), and the event log
 of background responses (for ``GET ?stream=true``). MCP credentials never reach the store:
 `credentials.without_credentials` removes them before writing.
 
@@ -24,7 +25,7 @@ from typing import Any, Protocol
 
 from .conversation_store import CONVERSATION_SCHEMA, ConversationSql
 from .credentials import without_credentials
-from .jsoncodec import loads, loads_many
+from .jsoncodec import LONG_DIGITS, loads, loads_exact, loads_many
 
 IN_FLIGHT = ("queued", "in_progress")
 BUSY_TIMEOUT_MS = 10_000
@@ -62,7 +63,8 @@ CREATE TABLE IF NOT EXISTS responses (
     created_at INTEGER NOT NULL,
     previous_response_id TEXT,
     background INTEGER NOT NULL DEFAULT 0,
-    output TEXT
+    output TEXT,
+    turn TEXT
 );
 """ + SHARED_SCHEMA
 # Databases made before the output column: added on open. Their rows keep a NULL output, and the
@@ -70,6 +72,25 @@ CREATE TABLE IF NOT EXISTS responses (
 OUTPUT_COLUMN = "output"
 ADD_OUTPUT_COLUMN = "ALTER TABLE responses ADD COLUMN output TEXT"
 CHAIN_OUTPUT_SQL = "COALESCE(r.output, json_extract(r.json, '$.output'))"
+# SQLite only: the ``turn`` column, ``[[input items], [output items]]`` as one JSON text, and an
+# index that carries it beside the link, so that a chain is walked and read in that index alone
+# (a walk through the table reads past each row's Response JSON, and its cost per turn grew with
+# the chain's length: docs/benchmarks.md). NULL in rows written before the column, after
+# `update_response` (it has no input items), and when the text holds a run of 20 digits (the
+# chain parses these texts with orjson, exact only up to 64-bit integers: jsoncodec.py).
+TURN_COLUMN = "turn"
+ADD_TURN_COLUMN = "ALTER TABLE responses ADD COLUMN turn TEXT"
+TURNS_INDEX = "CREATE INDEX IF NOT EXISTS responses_turns ON responses(id, previous_response_id, turn)"
+CHAIN_TURNS_SQL = """
+WITH RECURSIVE chain(id, prev, turn, depth) AS (
+    SELECT id, previous_response_id, turn, 0 FROM responses INDEXED BY responses_turns WHERE id = ?
+    UNION ALL
+    SELECT r.id, r.previous_response_id, r.turn, c.depth + 1
+    FROM responses r INDEXED BY responses_turns JOIN chain c ON r.id = c.prev
+    WHERE c.depth < ?
+)
+SELECT id, turn, depth FROM chain
+"""
 CHAIN_INPUTS_SQL = ("SELECT response_id, json FROM input_items WHERE response_id IN (SELECT value FROM json_each(?))"
                     " ORDER BY response_id, position")
 
@@ -135,6 +156,7 @@ class SqlStore(ConversationSql):
 
     PLACEHOLDER = "?"
     UPSERT_RESPONSE = ""  # (id, json, status, created_at, previous_response_id, background, …, output)
+    UPDATE_RESPONSE = "UPDATE responses SET json = ?, status = ?, output = ? WHERE id = ?"
     UPSERT_EVENT = ""  # (response_id, sequence_number, json)
 
     def __init__(self) -> None:
@@ -181,7 +203,8 @@ class SqlStore(ConversationSql):
     def _query(self, text: str, params: tuple | list) -> list[tuple]:
         return self._conn().execute(self._sql(text), params).fetchall()
 
-    def _response_row(self, response: dict, background: bool) -> tuple:
+    def _response_row(self, response: dict, background: bool, item_texts: list[str]) -> tuple:
+        """The UPSERT_RESPONSE parameters; ``item_texts``: the input items as stored."""
         return (response["id"], _dumps(response), response.get("status") or "completed",
                 int(response.get("created_at") or time.time()), response.get("previous_response_id"),
                 int(background), _output_text(response))
@@ -196,11 +219,13 @@ class SqlStore(ConversationSql):
         with self._transaction() as tx:
             for response, input_items, background in rows:
                 response = without_credentials(response)
-                tx.execute(self._sql(self.UPSERT_RESPONSE), self._response_row(response, background))
+                texts = [_dumps(item) for item in input_items]
+                tx.execute(self._sql(self.UPSERT_RESPONSE), self._response_row(response, background, texts))
                 tx.execute(self._sql("DELETE FROM input_items WHERE response_id = ?"), (response["id"],))
                 tx.executemany(
                     self._sql("INSERT INTO input_items (response_id, position, item_id, json) VALUES (?, ?, ?, ?)"),
-                    [(response["id"], i, item.get("id"), _dumps(item)) for i, item in enumerate(input_items)],
+                    [(response["id"], i, item.get("id"), text)
+                     for i, (item, text) in enumerate(zip(input_items, texts))],
                 )
 
     def get_response(self, response_id: str) -> dict | None:
@@ -212,7 +237,7 @@ class SqlStore(ConversationSql):
         """Replace the JSON and status of an existing response (no-op if it was deleted)."""
         response = without_credentials(response)
         self._conn().execute(
-            self._sql("UPDATE responses SET json = ?, status = ?, output = ? WHERE id = ?"),
+            self._sql(self.UPDATE_RESPONSE),
             (_dumps(response), response.get("status") or "completed", _output_text(response), response["id"]),
         )
 
@@ -283,7 +308,9 @@ class SqliteStore(SqlStore):
     """`Store` on one SQLite file in WAL mode, with one connection per thread."""
 
     UPSERT_RESPONSE = ("INSERT OR REPLACE INTO responses (id, json, status, created_at, previous_response_id,"
-                       " background, output) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                       " background, output, turn) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+    # An update has no input items to rebuild the turn from: the chain reads that row the slow way.
+    UPDATE_RESPONSE = "UPDATE responses SET json = ?, status = ?, output = ?, turn = NULL WHERE id = ?"
     UPSERT_EVENT = "INSERT OR REPLACE INTO events (response_id, sequence_number, json) VALUES (?, ?, ?)"
 
     def __init__(self, path: str | Path) -> None:
@@ -297,6 +324,9 @@ class SqliteStore(SqlStore):
         columns = {row[1] for row in conn.execute("PRAGMA table_info(responses)")}
         if OUTPUT_COLUMN not in columns:
             conn.execute(ADD_OUTPUT_COLUMN)
+        if TURN_COLUMN not in columns:
+            conn.execute(ADD_TURN_COLUMN)
+        conn.execute(TURNS_INDEX)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
@@ -309,32 +339,48 @@ class SqliteStore(SqlStore):
     def _transaction(self) -> _transaction:
         return _transaction(self._conn())
 
+    def _response_row(self, response: dict, background: bool, item_texts: list[str]) -> tuple:
+        row = super()._response_row(response, background, item_texts)
+        turn = "[[" + ",".join(item_texts) + "]," + row[6] + "]"
+        return (*row, None if LONG_DIGITS.search(turn) else turn)
+
     def chain(self, response_id: str) -> list[tuple[list[dict], list[dict]]]:
         """Walk ``previous_response_id`` links back from ``response_id``; KeyError if it is unknown.
 
-        A link to a deleted response ends the walk there: the rest of the history is gone. Two
-        queries whatever the length: the links are walked inside SQLite (a recursive CTE), and
-        only the items are read and parsed (the ``output`` column), never the whole stored object.
+        A link to a deleted response ends the walk there: the rest of the history is gone. One
+        query walks the links inside SQLite (a recursive CTE) on the ``responses_turns`` index,
+        which also holds each response's ``turn`` text, and one parse reads all those texts
+        joined. Rows without a turn text (`TURN_COLUMN`) are read from their input items and
+        ``output`` column instead.
         """
         conn = self._conn()
-        links = conn.execute(CHAIN_SQL + f"SELECT c.id, {CHAIN_OUTPUT_SQL} FROM chain c "
-                             "JOIN responses r ON r.id = c.id ORDER BY c.depth",
-                             (response_id, MAX_CHAIN_LENGTH)).fetchall()
-        if not links:
+        rows = conn.execute(CHAIN_TURNS_SQL, (response_id, MAX_CHAIN_LENGTH)).fetchall()
+        if not rows:
             raise KeyError(response_id)
-        items: dict[str, list[dict]] = {}
-        for rid, _ in links:
-            if rid in items:  # a cycle cannot be made through the API; stop rather than loop
+        rows.sort(key=lambda row: row[2])  # already in depth order: a linear check
+        walk: dict[str, str | None] = {}
+        for rid, turn, _ in rows:
+            if rid in walk:  # a cycle cannot be made through the API; stop rather than loop
                 break
-            items[rid] = []
-        # The input items of exactly those responses, by primary key (the ids as one JSON array
-        # parameter, so a long chain is neither walked twice nor bound as thousands of parameters).
-        rows = conn.execute(CHAIN_INPUTS_SQL, (json.dumps(list(items)),)).fetchall()
+            walk[rid] = turn
+        order = list(reversed(walk))
+        missing = [rid for rid in order if walk[rid] is None]
+        parsed = iter(loads_exact("[" + ",".join(walk[rid] for rid in order if walk[rid] is not None) + "]"))
+        slow = self._turns_from_items(conn, missing) if missing else {}
+        return [slow[rid] if walk[rid] is None else tuple(next(parsed)) for rid in order]  # type: ignore[misc]
+
+    def _turns_from_items(self, conn: sqlite3.Connection, ids: list[str]) -> dict[str, tuple[list[dict], list[dict]]]:
+        """(input items, output items) of the responses ``ids`` from the input_items table and
+        the ``output`` column (or the Response JSON in rows from before that column)."""
+        items: dict[str, list[dict]] = {rid: [] for rid in ids}
+        # The ids as one JSON array parameter: a long chain is not bound as thousands of parameters.
+        rows = conn.execute(CHAIN_INPUTS_SQL, (json.dumps(ids),)).fetchall()
         for (rid, _), item in zip(rows, loads_many([raw for _, raw in rows])):
             items[rid].append(item)
-        outputs = dict(links[: len(items)])
-        order = list(reversed(items))
-        return list(zip((items[rid] for rid in order), loads_many([outputs[rid] or "[]" for rid in order])))
+        outputs = conn.execute(f"SELECT r.id, {CHAIN_OUTPUT_SQL} FROM responses r WHERE r.id IN "
+                               "(SELECT value FROM json_each(?))", (json.dumps(ids),)).fetchall()
+        texts = dict(outputs)
+        return {rid: (items[rid], out) for rid, out in zip(ids, loads_many([texts.get(rid) or "[]" for rid in ids]))}
 
     def mark_orphans_failed(self) -> list[str]:
         """Mark every queued/in_progress response failed with `ORPHAN_ERROR`."""

@@ -123,9 +123,9 @@ class PostgresStore(SqlStore):
         with conn.transaction(), conn.cursor() as cur:
             yield cur
 
-    def _response_row(self, response: dict, background: bool) -> tuple:
+    def _response_row(self, response: dict, background: bool, item_texts: list[str]) -> tuple:
         # The row is owned by this store, so that only its death makes it an orphan.
-        row = super()._response_row(response, background)
+        row = super()._response_row(response, background, item_texts)
         return (*row[:5], bool(background), self.owner, row[6])
 
     def chain(self, response_id: str) -> list[tuple[list[dict], list[dict]]]:

@@ -211,6 +211,20 @@ def _message_content(role: str, content: Any, param: str) -> Any:
     return parts
 
 
+def _plain_text(content: Any) -> str | None:
+    """The chat content of a message whose content is a string or one text part with a string
+    ``text``, as `_message_content` gives it; None for any other content."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and len(content) == 1:
+        part = content[0]
+        if isinstance(part, dict) and part.get("type") in TEXT_PART_TYPES:
+            text = part.get("text")
+            if isinstance(text, str):
+                return text
+    return None
+
+
 def _output_text(output: Any, param: str) -> str:
     """A tool output (string or text parts) as the string a chat tool message carries."""
     if isinstance(output, str):
@@ -285,9 +299,8 @@ def items_to_messages(items: list[dict], *, param_prefix: str = "input",
     messages: list[dict] = []
     thought: str | None = None  # a reasoning item's text, for the assistant turn that follows
     for i, item in enumerate(items):
-        param = f"{param_prefix}[{i}]"
         if not isinstance(item, dict):
-            raise TranslationError("input items must be objects", param)
+            raise TranslationError("input items must be objects", f"{param_prefix}[{i}]")
         kind = item.get("type") or ("message" if "role" in item else None)
         if kind in SKIPPED_HISTORY_ITEMS:
             continue
@@ -299,6 +312,15 @@ def items_to_messages(items: list[dict], *, param_prefix: str = "input",
         pending_thought = thought if kind in CALL_ITEMS or (
             kind == "message" and item.get("role") == "assistant") else None
         thought = None
+        if kind == "message" and pending_thought is None:
+            # Most items of a long chain: one text part, taken as it is, before any error
+            # parameter is even formatted (a rehydrated 1000-turn chain has 2000 of them).
+            role = CHAT_ROLE.get(item.get("role", ""))
+            text = _plain_text(item.get("content", "")) if role is not None else None
+            if text is not None:
+                messages.append({"role": role, "content": text})
+                continue
+        param = f"{param_prefix}[{i}]"
         if kind == "message":
             role = CHAT_ROLE.get(item.get("role", ""))
             if role is None:

@@ -225,3 +225,21 @@ def test_the_output_column_follows_updates(store):
     store.update_response({**_response("r1"), "output": [{"id": "msg_new", "type": "message", "role": "assistant",
                                                           "content": [{"type": "output_text", "text": "new"}]}]})
     assert store.chain("r1")[0][1][0]["id"] == "msg_new"
+
+
+def test_a_chain_mixing_fast_and_slow_rows_keeps_order_and_exact_integers(store):
+    """Rows whose turn text cannot be parsed by orjson exactly (an integer beyond 64 bits), rows
+    updated since (no input items to rebuild the turn from) and plain rows chain in order."""
+    big = 123456789012345678901234567890
+    hex_id = "msg_" + "1234567890" * 4 + "abcdef12"  # a digit run inside a word: not a number
+    store.put_response(_response("a"), input_items=[{**_items(1, "a")[0], "x_big": big}])
+    store.put_response(_response("b", prev="a", output=[{"id": hex_id, "type": "message", "role": "assistant",
+                                                        "content": [{"type": "output_text", "text": "b"}]}]),
+                       input_items=_items(2, "b"))
+    store.put_response(_response("c", prev="b"), input_items=_items(1, "c"))
+    store.update_response({**_response("c", prev="b"), "output": []})
+    store.put_response(_response("d", prev="c"), input_items=[])
+    chain = store.chain("d")
+    assert [[i["id"] for i in inputs] for inputs, _ in chain] == [["a0"], ["b0", "b1"], ["c0"], []]
+    assert [[o["id"] for o in outputs] for _, outputs in chain] == [["msg_a"], [hex_id], [], ["msg_d"]]
+    assert chain[0][0][0]["x_big"] == big and isinstance(chain[0][0][0]["x_big"], int)
