@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from .conversation_store import CONVERSATION_SCHEMA, ConversationSql
 from .credentials import without_credentials
-from .jsoncodec import LONG_DIGITS, loads, loads_exact, loads_many
+from .jsoncodec import has_long_number, loads, loads_exact, loads_many
 
 IN_FLIGHT = ("queued", "in_progress")
 BUSY_TIMEOUT_MS = 10_000
@@ -35,12 +35,17 @@ ORPHAN_ERROR = {
     "message": "server_restarted: the server restarted while this response was in progress.",
 }
 
-# The tables both stores create after their own ``responses`` table (whose types differ).
-SHARED_SCHEMA = """
-CREATE INDEX IF NOT EXISTS responses_status ON responses(status);
+# The link indexes of Postgres. SQLite walks on its own `TURNS_INDEX` and drops these (every index
+# is one more b-tree written per stored response; no query of SQLite's used them any more).
+LINK_INDEXES = """
 CREATE INDEX IF NOT EXISTS responses_previous ON responses(previous_response_id);
 -- Covers a chain walk's step (id -> previous_response_id) without reading the row itself.
 CREATE INDEX IF NOT EXISTS responses_links ON responses(id, previous_response_id);
+"""
+DROP_LINK_INDEXES = "DROP INDEX IF EXISTS responses_previous; DROP INDEX IF EXISTS responses_links;"
+# The tables both stores create after their own ``responses`` table (whose types differ).
+SHARED_SCHEMA = """
+CREATE INDEX IF NOT EXISTS responses_status ON responses(status);
 CREATE TABLE IF NOT EXISTS input_items (
     response_id TEXT NOT NULL,
     position INTEGER NOT NULL,
@@ -135,17 +140,7 @@ def _output_text(response: dict) -> str:
     return _dumps(response.get("output") or [])
 
 
-# Links are walked inside SQLite; depth bounds a (never expected) cycle.
 MAX_CHAIN_LENGTH = 100_000
-CHAIN_SQL = """
-WITH RECURSIVE chain(id, prev, depth) AS (
-    SELECT id, previous_response_id, 0 FROM responses WHERE id = ?
-    UNION ALL
-    SELECT r.id, r.previous_response_id, c.depth + 1
-    FROM responses r JOIN chain c ON r.id = c.prev
-    WHERE c.depth < ?
-)
-"""
 
 
 class SqlStore(ConversationSql):
@@ -327,6 +322,7 @@ class SqliteStore(SqlStore):
         if TURN_COLUMN not in columns:
             conn.execute(ADD_TURN_COLUMN)
         conn.execute(TURNS_INDEX)
+        conn.executescript(DROP_LINK_INDEXES)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
@@ -342,7 +338,7 @@ class SqliteStore(SqlStore):
     def _response_row(self, response: dict, background: bool, item_texts: list[str]) -> tuple:
         row = super()._response_row(response, background, item_texts)
         turn = "[[" + ",".join(item_texts) + "]," + row[6] + "]"
-        return (*row, None if LONG_DIGITS.search(turn) else turn)
+        return (*row, None if has_long_number(turn) else turn)
 
     def chain(self, response_id: str) -> list[tuple[list[dict], list[dict]]]:
         """Walk ``previous_response_id`` links back from ``response_id``; KeyError if it is unknown.

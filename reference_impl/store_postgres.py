@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .jsoncodec import loads_many
-from .store import IN_FLIGHT, SHARED_SCHEMA, SqlStore
+from .store import IN_FLIGHT, LINK_INDEXES, SHARED_SCHEMA, SqlStore
 
 # Advisory lock namespace (first key of the two-key form): b"RESP" as an int.
 LOCK_NAMESPACE = 0x52455350
@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS responses (
 -- Databases made before the output column: their rows keep a NULL output (CHAIN_SQL reads it
 -- from the Response JSON then).
 ALTER TABLE responses ADD COLUMN IF NOT EXISTS output TEXT;
-""" + SHARED_SCHEMA
+""" + LINK_INDEXES + SHARED_SCHEMA
 
 # Ancestors of one response, oldest first, with their output items only (the output column; for
 # a row written before it existed, the output inside the JSON, read as json so its text is kept).

@@ -44,3 +44,11 @@ def test_loads_many_parses_each_document():
 
     texts = ['{"id":"msg_12345678901234567890123abc"}', '[1,2]', 'null', '{"n":123456789012345678901234567890}']
     assert loads_many(texts) == [json.loads(t) for t in texts] and loads_many([]) == []
+
+
+def test_has_long_number_finds_numbers_not_digit_runs_inside_words():
+    from reference_impl.jsoncodec import has_long_number
+
+    assert has_long_number('{"n":123456789012345678901}') and has_long_number("[-12345678901234567890]")
+    assert has_long_number('{"x":[1,2],"é":99999999999999999999}')
+    assert not has_long_number('{"id":"msg_' + "1234567890" * 4 + '","n":1234567890123456789}')
