@@ -7,6 +7,7 @@ services live on ``app.state`` (set up by app.py's lifespan).
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from .errors import ApiError, not_found
 from .stream import encode_sse
@@ -34,11 +36,52 @@ async def _json_body(request: Request) -> Any:
                             f"valid JSON ({exc}).", code="invalid_json") from exc
 
 
+class _SSEResponse(StreamingResponse):
+    """Starlette's `StreamingResponse` (same headers, same frames), without an anyio task group
+    per response.
+
+    Under an ASGI server older than spec 2.4 (uvicorn says 2.3), Starlette runs the body and a
+    listener for ``http.disconnect`` in an anyio task group, and cancels the body when the client
+    goes away. That task group was a good part of the router's own time before the first frame of
+    a stream (docs/benchmarks.md). Here the listener is one asyncio task that cancels the task
+    sending the body; the outcome is the same: the body's generators get a `CancelledError` at
+    their current ``await``, nothing after it runs (so nothing is stored), and the response ends
+    without an error.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the body; stop it, quietly, when the client disconnects."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        sending = asyncio.current_task()
+        assert sending is not None
+        gone = False
+
+        async def listen() -> None:
+            nonlocal gone
+            await self.listen_for_disconnect(receive)
+            gone = True
+            sending.cancel()
+
+        listener = asyncio.ensure_future(listen())
+        try:
+            await self.stream_response(send)
+        except asyncio.CancelledError:
+            if not gone:
+                raise
+            sending.uncancel()  # our own cancel, now handled: the task is not being cancelled
+        finally:
+            listener.cancel()
+        if self.background is not None:
+            await self.background()
+
+
 def _sse(events: AsyncIterator[dict]) -> StreamingResponse:
     async def frames() -> AsyncIterator[bytes]:
         async for event in events:
             yield encode_sse(event)
-    return StreamingResponse(frames(), media_type="text/event-stream", headers=SSE_HEADERS)
+    return _SSEResponse(frames(), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 async def _prepend(first: dict, rest: AsyncIterator[dict]) -> AsyncIterator[dict]:

@@ -3,13 +3,16 @@ record/replay, the response cache, and the MCP loop against a real MCP server.""
 from __future__ import annotations
 
 import json
+import re
+import socket
+import time
 
 import pytest
 
 from fixtures.mcp_server import serve_mcp
 from reference_impl.recording import request_key
 from reference_impl.sse import SSEDataDecoder
-from upstream import Reply, Router, serve_upstream, stream_events
+from upstream import DEFAULT_MODEL, Reply, Router, serve_upstream, stream_events
 
 
 @pytest.fixture
@@ -211,3 +214,22 @@ def test_mcp_approval_then_call(router, upstream):
     bad = router.create(previous_response_id=first["id"], tools=tools, input=[
         {"type": "mcp_approval_response", "approval_request_id": "mcpr_nope", "approve": True}])
     assert bad.status_code == 400
+
+
+def test_a_client_gone_mid_stream_stops_the_stream_and_nothing_is_stored(router, upstream):
+    """The SSE response stops at a client's disconnect (routes._SSEResponse): the rest of the
+    backend's answer is not waited for, the response is not stored, and the router serves on."""
+    upstream.script(Reply(text="abcdefghij", pieces=10, delay=0.2))
+    host, port = router.url.removeprefix("http://").split(":")
+    body = json.dumps({"model": DEFAULT_MODEL, "input": "x", "stream": True}).encode()
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(b"POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        seen = b""
+        while b"response.output_text.delta" not in seen:
+            seen += conn.recv(65536)
+    response_id = re.search(rb'"id":"(resp_[0-9a-f]+)"', seen).group(1).decode()
+    time.sleep(10 * 0.2 + 1.0)  # the whole answer, had the stream gone on
+    assert router.client.get(f"/v1/responses/{response_id}").status_code == 404
+    upstream.script(Reply(text="still here"))
+    assert router.create(input="y").json()["status"] == "completed"
