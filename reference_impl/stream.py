@@ -56,9 +56,9 @@ INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_
 ROUTER_ITEM_EVENTS = {"mcp_list_tools": "response.mcp_list_tools", "mcp_call": "response.mcp_call",
                       "mcp_approval_request": None}
 ROUTER_ITEM_ID_PREFIX = {"mcp_list_tools": "mcpl", "mcp_call": "mcp", "mcp_approval_request": "mcpr"}
-# Message content kinds: part type, delta event, done event, the part's text field.
 # What an event-making helper returns in a quiet stream; the public methods return no events.
 _NO_EVENT: dict = {}
+# Message content kinds: part type, delta event, done event, the part's text field.
 PART_KINDS = {
     "text": ("output_text", "response.output_text.delta", "response.output_text.done", "text"),
     "refusal": ("refusal", "response.refusal.delta", "response.refusal.done", "refusal"),
