@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from fixtures import checks
-from fixtures.capture import Transcript
+from fixtures.capture import Exchange, Transcript
 from fixtures.client import ResponsesClient
 from fixtures.findings import ProtocolFailure
 from misbehaving import build_app
@@ -24,30 +24,30 @@ def server() -> Iterator[ServerThread]:
         yield running
 
 
-def _client(base_url: str) -> ResponsesClient:
-    return ResponsesClient(base_url=base_url, api_key=None, model="m", transcript=Transcript(),
-                           timeout_s=TIMEOUT_S)
+def _raw_exchange(base_url: str) -> Exchange:
+    """One raw POST /responses to ``base_url`` through a fresh client."""
+    client = ResponsesClient(base_url=base_url, api_key=None, model="m", transcript=Transcript(),
+                             timeout_s=TIMEOUT_S)
+    try:
+        return client.raw("POST", "/responses", json_body={"model": "m", "input": "hi"})
+    finally:
+        client.close()
+
+
+def _rules(exchange: Exchange) -> list[str]:
+    """The rules of the findings an expected 400 error answer gets."""
+    with pytest.raises(ProtocolFailure) as failure:
+        checks.require_conformant(exchange, dialect="openai", expect_kind="error", status=400)
+    return [f.rule for f in failure.value.findings]
 
 
 def test_a_raw_request_that_times_out_is_a_transport_finding(server: ServerThread) -> None:
-    client = _client(f"{server.url}/hang/v1")
-    try:
-        exchange = client.raw("POST", "/responses", json_body={"model": "m", "input": "hi"})
-    finally:
-        client.close()
+    exchange = _raw_exchange(f"{server.url}/hang/v1")
     assert exchange.error and "ReadTimeout" in exchange.error
-    with pytest.raises(ProtocolFailure) as failure:
-        checks.require_conformant(exchange, dialect="openai", expect_kind="error", status=400)
-    assert "transport" in [f.rule for f in failure.value.findings]
+    assert "transport" in _rules(exchange)
 
 
 def test_a_raw_request_to_a_closed_port_is_a_transport_finding() -> None:
-    client = _client("http://127.0.0.1:9/v1")
-    try:
-        exchange = client.raw("POST", "/responses", json_body={"model": "m"})
-    finally:
-        client.close()
+    exchange = _raw_exchange("http://127.0.0.1:9/v1")
     assert exchange.error and "ConnectError" in exchange.error
-    with pytest.raises(ProtocolFailure) as failure:
-        checks.require_conformant(exchange, dialect="openai", expect_kind="error", status=400)
-    assert "transport" in [f.rule for f in failure.value.findings]
+    assert "transport" in _rules(exchange)
