@@ -9,7 +9,7 @@ import httpx2
 import pytest
 import yaml
 
-from fixtures import cassettes, checks
+from fixtures import cassettes, checks, verdicts
 from fixtures.capture import Exchange, _CapturedStream
 from fixtures.client import ResponsesClient
 from fixtures.findings import errors
@@ -73,6 +73,19 @@ def test_a_missing_cassette_names_the_test_and_the_recording_command(tmp_path: P
     message = str(info.value)
     assert "test_core--test_exchange--a-case" in message
     assert "--provider nope --model m --record-mode=rewrite" in message
+
+
+def test_only_a_recorded_transport_failure_stands_in_for_a_missing_cassette(tmp_path: Path) -> None:
+    verdicts.save(tmp_path, {
+        "timed-out": {"outcome": "failed", "rules": ["http.status", "transport"]},
+        "schema": {"outcome": "failed", "rules": ["schema.response"]},
+        "passed": {"outcome": "passed", "rules": []},
+    })
+    reason = verdicts.unanswered(tmp_path, "timed-out")
+    assert reason and "recorded live: http.status, transport" in reason and "no bytes to replay" in reason
+    assert verdicts.unanswered(tmp_path, "schema") is None  # answered: its bytes must be replayed
+    assert verdicts.unanswered(tmp_path, "passed") is None
+    assert verdicts.unanswered(tmp_path, "never-recorded") is None
 
 
 def test_matching_ignores_loopback_ports_and_scrubbed_secrets() -> None:
