@@ -11,10 +11,11 @@ websocket.py, the background runner) does the same three things:
    failure becomes ``response.failed``; the iterator never hangs.
 3. `Engine.persist` stores the final state (nothing when ``store`` is false).
 
-`Engine.run` is 2 then 3 for a foreground transport; `Engine.complete` is the same for a
-non-streamed request, with a quiet `ResponseStream` that builds the final Response and no event. The engine builds one `ResponseStream` per
-turn and feeds it backend chunks and the items of the MCP loop; backends, the store, the cache
-and MCP are services it calls.
+`Engine.run` is 2 then 3 for a foreground transport (its terminal event after 3);
+`Engine.complete` is the same for a non-streamed request, with a quiet `ResponseStream` that
+builds the final Response and no event. The engine builds one `ResponseStream` per turn and feeds
+it backend chunks and the items of the MCP loop; backends, the store, the cache and MCP are
+services it calls.
 
 The first backend turn is opened before ``response.created``: a backend rejects a prompt beyond
 its context window before it streams (context.py), and that must be a 400
