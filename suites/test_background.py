@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures import grammar
 from fixtures.cases import Case, cases_for
 from fixtures.findings import fail_on, require
+from fixtures.response_compare import check_stored_matches
 from fixtures.session import Conformance
 
 PENDING = ("queued", "in_progress")
@@ -87,7 +87,7 @@ def test_background_stream(conformance: Conformance, case: Case) -> None:
     require(first["response"]["status"] == "queued", "background.created_status",
             "response.created is not queued", expected="queued", got=first["response"]["status"])
     stored = conformance.ok(conformance.client.retrieve(final["id"]))
-    fail_on(grammar.check_stored_matches(final, stored), "between the stream and GET")
+    fail_on(check_stored_matches(final, stored), "between the stream and GET")
 
 
 @pytest.mark.parametrize("case", cases_for("background", "background_resume"))

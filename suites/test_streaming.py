@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures import grammar
 from fixtures.cases import Case, cases_for
 from fixtures.findings import fail_on
+from fixtures.response_compare import check_stored_matches
 from fixtures.session import Conformance
 
 
@@ -24,7 +24,7 @@ def test_stream_then_retrieve(conformance: Conformance, case: Case) -> None:
     """The stored response equals the terminal event's response (rules 3 and 10)."""
     streamed = conformance.ok(conformance.create(conformance.request_of(case)))
     stored = conformance.ok(conformance.client.retrieve(streamed["id"]))
-    fail_on(grammar.check_stored_matches(streamed, stored), "between the stream and GET")
+    fail_on(check_stored_matches(streamed, stored), "between the stream and GET")
 
 
 @pytest.mark.parametrize("case", cases_for("streaming", "follow_up"))

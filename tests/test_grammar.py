@@ -12,11 +12,11 @@ from fixtures.grammar import (
     PAIRS,
     RULES,
     Violation,
-    check_stored_matches,
     check_stream,
     final_response,
-    known_event_types,
 )
+from fixtures.grammar_checker import known_event_types
+from fixtures.response_compare import check_stored_matches
 from fixtures.schemas import errors_only, validate_event
 from fixtures.sse import parse_frames
 from tests.streams import (
