@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from fixtures.capture import Exchange
-from fixtures.expectations import CAPABILITY, EXPECT, evaluate
+from fixtures.capabilities import CAPABILITY
+from fixtures.expectations import EXPECT, evaluate
 from fixtures.hosted import refusal_problems
 
 TEXT = {"type": "message", "content": [{"type": "output_text", "text": "London"}]}
