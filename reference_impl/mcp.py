@@ -10,7 +10,8 @@ Chat function names are ``<server_label>__<tool>`` (``CHAT_NAME_SEPARATOR``), re
 characters chat APIs accept and cut to 64 characters with a hash suffix when longer; the toolset
 maps them back. Failures of a server (unreachable, 401, timeout, bad JSON arguments, tool errors)
 become items with an ``error`` string and never raise. Request shape errors raise
-``McpToolError`` (a ``ValueError`` naming the parameter).
+``McpToolError`` (a ``ValueError`` naming the parameter), from ``reference_impl.mcp_request``,
+which parses each ``type: mcp`` tool into an ``McpServer``.
 
 Credentials (``headers``, ``authorization``) are used for the calls only; credentials.py keeps
 them out of everything echoed or stored.
@@ -22,7 +23,6 @@ import json
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,6 +33,7 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 from .ids import new_id
+from .mcp_request import McpServer, McpToolError, parse_server
 
 CONNECT_TIMEOUT_S = 5.0
 LIST_TIMEOUT_S = 15.0  # whole list operation per server: connect, handshake, tools/list
@@ -40,127 +41,8 @@ CALL_TIMEOUT_S = 60.0  # whole call operation: connect, handshake, tools/call
 CHAT_NAME_SEPARATOR = "__"
 CHAT_NAME_MAX = 64  # OpenAI-style function names: ^[a-zA-Z0-9_-]{1,64}$
 CHAT_NAME_HASH_CHARS = 8
-APPROVAL_MODES = ("always", "never")
-# OpenAI asks for approval unless told otherwise; tools matching no filter keep that default.
-DEFAULT_APPROVAL = "always"
 SSE_PATH_SUFFIX = "/sse"
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]")
-
-
-class McpToolError(ValueError):
-    """A ``type: mcp`` tool in the request is malformed; ``param`` names the field."""
-
-    def __init__(self, message: str, param: str) -> None:
-        super().__init__(message)
-        self.param = param
-
-
-@dataclass(frozen=True)
-class _Filter:
-    """``tool_names`` and/or ``read_only`` (OpenAI's MCP tool filter); empty matches nothing."""
-
-    names: frozenset[str] | None = None
-    read_only: bool | None = None
-
-    def matches(self, name: str, annotations: dict | None) -> bool:
-        if self.names is None and self.read_only is None:
-            return False
-        if self.names is not None and name not in self.names:
-            return False
-        if self.read_only is not None:
-            return bool((annotations or {}).get("readOnlyHint")) == self.read_only
-        return True
-
-
-def _parse_filter(value: Any, param: str) -> _Filter:
-    if isinstance(value, list):
-        value = {"tool_names": value}
-    if not isinstance(value, dict):
-        raise McpToolError(f"'{param}' must be a list of tool names or a filter object", param)
-    names = value.get("tool_names")
-    if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
-        raise McpToolError(f"'{param}.tool_names' must be a list of strings", f"{param}.tool_names")
-    read_only = value.get("read_only")
-    if read_only is not None and not isinstance(read_only, bool):
-        raise McpToolError(f"'{param}.read_only' must be a boolean", f"{param}.read_only")
-    return _Filter(frozenset(names) if names is not None else None, read_only)
-
-
-@dataclass
-class _Server:
-    """One ``type: mcp`` request tool, parsed, plus what listing found."""
-
-    label: str
-    url: str
-    headers: dict[str, str]
-    allowed: _Filter | None  # None: every tool
-    approval_mode: str | None  # "always" | "never" | None when per-tool filters are given
-    approval_always: _Filter = field(default_factory=_Filter)
-    approval_never: _Filter = field(default_factory=_Filter)
-    tools: list[dict] = field(default_factory=list)  # listed and allowed, in mcp_list_tools shape
-
-    def allows(self, name: str, annotations: dict | None) -> bool:
-        return self.allowed is None or self.allowed.matches(name, annotations)
-
-    def needs_approval(self, name: str, annotations: dict | None) -> bool:
-        if self.approval_mode is not None:
-            return self.approval_mode == "always"
-        if self.approval_always.matches(name, annotations):
-            return True
-        if self.approval_never.matches(name, annotations):
-            return False
-        return DEFAULT_APPROVAL == "always"
-
-    def annotations_of(self, name: str) -> dict | None:
-        return next((t.get("annotations") for t in self.tools if t["name"] == name), None)
-
-
-def _parse_server(tool: dict, index: int) -> _Server:
-    param = f"tools[{index}]"
-    label, url = tool.get("server_label"), tool.get("server_url")
-    if not isinstance(label, str) or not label:
-        raise McpToolError(f"Missing required parameter: '{param}.server_label'", f"{param}.server_label")
-    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
-        raise McpToolError(f"'{param}.server_url' must be an http(s) URL", f"{param}.server_url")
-    headers = tool.get("headers") or {}
-    if not isinstance(headers, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-    ):
-        raise McpToolError(f"'{param}.headers' must map strings to strings", f"{param}.headers")
-    headers = dict(headers)
-    token = tool.get("authorization")
-    if token is not None:
-        if not isinstance(token, str):
-            raise McpToolError(f"'{param}.authorization' must be a string", f"{param}.authorization")
-        # An explicit authorization wins over an Authorization header given in any letter case.
-        headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
-        headers["Authorization"] = f"Bearer {token}"
-    allowed = tool.get("allowed_tools")
-    server = _Server(
-        label=label,
-        url=url,
-        headers=headers,
-        allowed=None if allowed is None else _parse_filter(allowed, f"{param}.allowed_tools"),
-        approval_mode=DEFAULT_APPROVAL,
-    )
-    approval = tool.get("require_approval")
-    if isinstance(approval, str):
-        if approval not in APPROVAL_MODES:
-            raise McpToolError(
-                f"'{param}.require_approval' must be one of {APPROVAL_MODES}", f"{param}.require_approval"
-            )
-        server.approval_mode = approval
-    elif isinstance(approval, dict):
-        server.approval_mode = None
-        for mode in APPROVAL_MODES:
-            if approval.get(mode) is not None:
-                parsed = _parse_filter(approval[mode], f"{param}.require_approval.{mode}")
-                setattr(server, f"approval_{mode}", parsed)
-    elif approval is not None:
-        raise McpToolError(
-            f"'{param}.require_approval' must be a string or an object", f"{param}.require_approval"
-        )
-    return server
 
 
 def _chat_name(label: str, tool: str, taken: set[str]) -> str:
@@ -194,7 +76,7 @@ def _http_factory(statuses: list[int]) -> Callable[..., httpx2.AsyncClient]:
 
 
 @asynccontextmanager
-async def _session(server: _Server, statuses: list[int], read_timeout: float) -> AsyncIterator[Client]:
+async def _session(server: McpServer, statuses: list[int], read_timeout: float) -> AsyncIterator[Client]:
     factory = _http_factory(statuses)
     if urlsplit(server.url).path.rstrip("/").endswith(SSE_PATH_SUFFIX):
         transport: Any = sse_client(
@@ -262,17 +144,17 @@ def _text_output(result: Any) -> str:
 class McpToolset:
     """The MCP tools of one request. Build with :meth:`from_request_tools`, then list first."""
 
-    def __init__(self, servers: list[_Server]) -> None:
+    def __init__(self, servers: list[McpServer]) -> None:
         self._servers = {server.label: server for server in servers}
         self._functions: dict[str, tuple[str, str]] = {}  # chat name -> (label, tool)
 
     @classmethod
     def from_request_tools(cls, tools: list[dict]) -> McpToolset | None:
         """The toolset for the request's ``type: mcp`` tools, or None when there are none."""
-        servers: list[_Server] = []
+        servers: list[McpServer] = []
         for index, tool in enumerate(tools or []):
             if isinstance(tool, dict) and tool.get("type") == "mcp":
-                server = _parse_server(tool, index)
+                server = parse_server(tool, index)
                 if any(s.label == server.label for s in servers):
                     raise McpToolError(
                         f"Duplicate server_label '{server.label}'", f"tools[{index}].server_label"
@@ -298,7 +180,7 @@ class McpToolset:
                 self._functions[name] = (label, tool["name"])
         return [items[label] for label in labels]
 
-    async def _list_server(self, server: _Server) -> dict:
+    async def _list_server(self, server: McpServer) -> dict:
         item: dict[str, Any] = {
             "id": new_id("mcpl"),
             "type": "mcp_list_tools",

@@ -31,7 +31,8 @@ def toolset_for(tools: list[dict]) -> McpToolset | None:
     """The request's MCP toolset (None without MCP tools); 400 for a malformed MCP tool."""
     if not any(isinstance(t, dict) and t.get("type") == "mcp" for t in tools):
         return None
-    from .mcp import McpToolError, McpToolset  # imported lazily: the MCP SDK is heavy, often unused
+    from .mcp import McpToolset  # imported lazily: the MCP SDK is heavy, often unused
+    from .mcp_request import McpToolError
 
     try:
         return McpToolset.from_request_tools(tools)

@@ -11,7 +11,8 @@ import pytest
 from fixtures.mcp_server import McpServerHandle, serve_mcp
 from fixtures.processes import free_port
 from reference_impl.credentials import strip_credentials
-from reference_impl.mcp import CHAT_NAME_MAX, McpToolError, McpToolset
+from reference_impl.mcp import CHAT_NAME_MAX, McpToolset
+from reference_impl.mcp_request import McpToolError
 
 TOKEN = "toolset-token"
 
