@@ -12,9 +12,10 @@ rewritten; streams (``text/event-stream``) pass through untouched, so each devia
 non-streamed case. Streaming deviations are proven by the grammar's own unit tests
 (tests/test_grammar.py).
 
-``MODEL_DEVIATIONS`` change what reaches the model, not what the client sees (a chain's context
-dropped, images dropped): only the model's answer shows them, so they need a live, content-aware
-backend rather than recordings (tests/test_deviations_context.py). ``CLIENT_DEVIATIONS``
+``MODEL_DEVIATIONS`` (tests/model_deviants.py) change what reaches the model, not what the client
+sees (a chain's context dropped, images dropped): only the model's answer shows them, so they need a
+live, content-aware backend rather than recordings (tests/test_deviations_context.py). What broke
+Codex on its first request is in tests/codex_deviants.py. ``CLIENT_DEVIATIONS``
 (tests/client_deviants.py) break real clients, and the clients profile catches them
 (tests/test_deviations_clients.py).
 
@@ -40,9 +41,13 @@ import uvicorn  # noqa: E402
 from reference_impl.app import RouterConfig, create_app  # noqa: E402
 from reference_impl.ids import new_id  # noqa: E402
 from client_deviants import CLIENT_DEVIATIONS  # noqa: E402
+from codex_deviants import (client_metadata_rejected, context_overflow_as_failed,  # noqa: E402
+                            function_output_by_name_refused, hosted_tool_unnamed, logprobs_empty,
+                            namespace_tool_rejected)
 from conversation_deviants import CONVERSATION_DEVIATIONS  # noqa: E402
 from deviant_http import (ASGIApp, Answer, Call, Forward, Handler, edit_response, is_create,  # noqa: E402
-                          on_errors, on_responses, rejecting, wrapper)
+                          on_errors, on_responses, wrapper)
+from model_deviants import MODEL_DEVIATIONS  # noqa: E402
 from ws_deviants import WS_DEVIATIONS  # noqa: E402
 
 NO_DEVIATION = "none"
@@ -245,98 +250,6 @@ def background_without_store_accepted() -> Handler:
     return _store_false_ignored(lambda body: body.get("background") is True)
 
 
-def context_dropped() -> Handler:
-    """previous_response_id is echoed but ignored: the model sees only the new turn, not the chain."""
-    async def handler(call: Call, forward: Forward) -> Answer | None:
-        previous = call.body.get("previous_response_id") if is_create(call) else None
-        if not previous:
-            return await forward()
-        alone = {k: v for k, v in call.body.items() if k != "previous_response_id"}
-        return edit_response(await forward(body=alone), lambda r: r.update(previous_response_id=previous))
-    return handler
-
-
-def images_dropped() -> Handler:
-    """input_image parts are silently dropped before the model; the request is otherwise accepted."""
-    def without_images(item: Any) -> Any:
-        content = item.get("content") if isinstance(item, dict) else None
-        if not isinstance(content, list):
-            return item
-        kept = [p for p in content if not (isinstance(p, dict) and p.get("type") == "input_image")]
-        return {**item, "content": kept}
-
-    async def handler(call: Call, forward: Forward) -> Answer | None:
-        if not (is_create(call) and isinstance(call.body.get("input"), list)):
-            return await forward()
-        return await forward(body={**call.body, "input": [without_images(i) for i in call.body["input"]]})
-    return handler
-
-
-# -- what broke Codex on its first request (DESIGN §5), as the router answered before issue 11 --
-# -- what broke Codex on its first request (DESIGN §5), as the router answered before issue 11 --
-
-def client_metadata_rejected() -> Handler:
-    """client_metadata, which Codex sends on every request, is a 400 unknown_parameter."""
-    return rejecting(lambda body: ("client_metadata", "Unknown parameter: 'client_metadata'.")
-                      if "client_metadata" in body else None, code="unknown_parameter")
-
-
-def namespace_tool_rejected() -> Handler:
-    """A namespace tool (in the SDK's tools union, sent by Codex) is a 400."""
-    def when(body: dict[str, Any]) -> tuple[str, str] | None:
-        for i, tool in enumerate(body.get("tools") or []):
-            if isinstance(tool, dict) and tool.get("type") == "namespace":
-                return f"tools[{i}].type", f"Invalid value: 'namespace' at tools[{i}].type."
-        return None
-    return rejecting(when, code="invalid_value")
-
-
-def hosted_tool_unnamed() -> Handler:
-    """A hosted tool it cannot run is a 400 that names neither the tool nor a param (code null)."""
-    def when(body: dict[str, Any]) -> tuple[str, str] | None:
-        hosted = [t for t in body.get("tools") or [] if isinstance(t, dict)
-                  and t.get("type") not in ("function", "custom", "mcp", "namespace")]
-        return (None, "Unsupported tool.") if hosted else None  # type: ignore[return-value]
-    return rejecting(when, code=None)
-
-
-def function_output_by_name_refused() -> Handler:
-    """A function_call_output that names its tool without a call_id is a 400."""
-    def when(body: dict[str, Any]) -> tuple[str, str] | None:
-        items = body.get("input") if isinstance(body.get("input"), list) else []
-        for i, item in enumerate(items):
-            if isinstance(item, dict) and item.get("type") == "function_call_output" and "call_id" not in item:
-                return f"input[{i}].call_id", f"Missing required parameter: 'input[{i}].call_id'."
-        return None
-    return rejecting(when, code="missing_required_parameter")
-
-
-def context_overflow_as_failed() -> Handler:
-    """A context overflow is a 200 with status failed and server_error, which clients retry forever."""
-    async def handler(call: Call, forward: Forward) -> Answer | None:
-        answer = await forward()
-        body = answer.json() if answer is not None else None
-        error = body.get("error") if isinstance(body, dict) else None
-        if not (answer and answer.status == 400 and isinstance(error, dict)
-                and error.get("code") == "context_length_exceeded"):
-            return answer
-        failed = {"id": new_id("resp"), "object": "response", "created_at": 0, "status": "failed",
-                  "model": call.body.get("model"), "output": [], "usage": None, "incomplete_details": None,
-                  "error": {"code": "server_error", "message": f"backend HTTP 400: {error.get('message')}"}}
-        return Answer.of_json(200, failed)
-    return handler
-
-
-def logprobs_empty() -> Handler:
-    """Requested logprobs come back as empty lists."""
-    def change(call: Call, response: dict[str, Any]) -> None:
-        for item in response.get("output") or []:
-            for part in item.get("content") or [] if isinstance(item, dict) else []:
-                if isinstance(part, dict) and part.get("type") == "output_text":
-                    part["logprobs"] = []
-    return on_responses(change)
-
-
 def compaction_dropped() -> Handler:
     """Compaction items sent back as input are dropped before the model sees them."""
     async def handler(call: Call, forward: Forward) -> Answer | None:
@@ -370,16 +283,11 @@ _FACTORIES: tuple[Callable[[], Handler], ...] = (
 )
 
 
-
 # name -> (one-line docstring, wrapper turning the correct app into the deviant one)
 DEVIATIONS: dict[str, tuple[str, Callable[[ASGIApp], ASGIApp]]] = {
     **{f.__name__: ((f.__doc__ or "").strip(), wrapper(f)) for f in _FACTORIES},
     **WS_DEVIATIONS,  # WebSocket mode (tests/ws_deviants.py): the socket's messages, not HTTP
     **CONVERSATION_DEVIATIONS,  # the store under parallel creates (tests/conversation_deviants.py)
-}
-# The same, for deviations that only the model's answer shows (they need a live backend).
-MODEL_DEVIATIONS: dict[str, tuple[str, Callable[[ASGIApp], ASGIApp]]] = {
-    f.__name__: ((f.__doc__ or "").strip(), wrapper(f)) for f in (context_dropped, images_dropped)
 }
 # The clients profile catches CLIENT_DEVIATIONS (tests/client_deviants.py), each with a real client.
 _ALL = {**DEVIATIONS, **MODEL_DEVIATIONS, **CLIENT_DEVIATIONS}

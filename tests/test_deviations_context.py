@@ -6,7 +6,7 @@ recordings cannot expose them (tests/test_deviations.py). Here the model is
 ``upstream.ContextAwareUpstream``: it answers with the favourite number only when an earlier
 message holds it, and with the image's colour only when an image part arrives. The real router
 runs over it, served from a thread; each deviant is that router with one
-``deviants.MODEL_DEVIATIONS`` layer. The provider claims core and vision with nothing informational, so the capability check
+``model_deviants.MODEL_DEVIATIONS`` layer. The provider claims core and vision with nothing informational, so the capability check
 (``text_matches``) fails the case: the control must pass, each deviant must fail naming it.
 """
 from __future__ import annotations
@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from deviants import MODEL_DEVIATIONS, NO_DEVIATION
+from deviants import NO_DEVIATION
 from inprocess import run_pytest
+from model_deviants import MODEL_DEVIATIONS
 from test_deviations import (PLUGINS, REPO, RUN_GUARD_S, Catch, Deviant, assert_all_pass, assert_caught,
                              start_deviant)
 from upstream import ContextAwareUpstream, ServerThread
