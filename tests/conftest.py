@@ -44,3 +44,11 @@ def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyte
     # pytester clears PYTEST_ADDOPTS when it is set up; this runs after, so its runs see this.
     monkeypatch.setenv("PYTEST_ADDOPTS", UNUSED_PLUGINS)
     return pytester
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Keep each module under tests/ on one worker (tests/scheduling.py says why)."""
+    from scheduling import make_scheduler  # xdist is imported only when it is the one asking
+
+    return make_scheduler(config, log)
