@@ -1,9 +1,9 @@
-"""The live HTTP transport to Chat Completions backends, on aiohttp's client.
+"""The live HTTP transport to Chat Completions backends, on http1.py's client.
 
-Why aiohttp and not the httpx2 client the rest of the project uses: it is the router's hot path,
-and the profile under load (docs/benchmarks.md) put httpx2 (httpcore2, h11 and anyio, all pure
-Python) at about 0.9 ms of CPU per streamed request against about 0.25 ms for aiohttp, whose HTTP
-parser is compiled. Pooled keep-alive connections either way.
+Why not the httpx2 client the rest of the project uses: this is the router's hot path. Measured
+per streamed request (docs/benchmarks.md), httpx2 (httpcore2, h11 and anyio, all pure Python)
+spent about 0.9 ms of CPU, aiohttp about 0.14 ms, and http1.py's client on httptools' compiled
+parser about 0.02 ms. Pooled keep-alive connections in every case.
 
 `LiveTransport` retries connect failures and 5xx answers before the first byte, decodes the SSE
 body into chunk dicts (backend.parse_chunk), and reads a body to its end after ``[DONE]`` so the
@@ -16,9 +16,8 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
-
 from .backend import READ_TIMEOUT, BackendError, parse_chunk
+from .http1 import ConnectError, DisconnectedError, Http1Client, HttpError, Response
 from .sse import SSEDataDecoder
 
 MAX_ATTEMPTS = 3
@@ -28,9 +27,6 @@ DISCOVERY_TIMEOUT = 5.0
 ERROR_BODY_CHARS = 500  # of an upstream error body, kept in the message
 MAX_CONNECTIONS = 100  # per transport, as httpx2's default pool
 JSON_HEADERS = {"Content-Type": "application/json"}
-# Failures before any byte of the answer, worth another attempt: the connection could not be made,
-# or a pooled keep-alive connection turned out closed by the backend.
-_RETRIED = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, aiohttp.ServerDisconnectedError)
 
 
 def encode_body(body: Any) -> bytes:
@@ -44,16 +40,8 @@ class LiveTransport:
     offline = False
 
     def __init__(self, *, read_timeout: float = READ_TIMEOUT) -> None:
-        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=read_timeout)
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        # Made on first use: a session belongs to the running event loop.
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS), timeout=self._timeout,
-                auto_decompress=True, trust_env=False)
-        return self._session
+        self._client = Http1Client(connect_timeout=CONNECT_TIMEOUT, read_timeout=read_timeout,
+                                   max_connections=MAX_CONNECTIONS)
 
     async def get_json(self, base_url: str, path: str) -> Any:
         """GET ``path`` as JSON; `BackendError` on any failure."""
@@ -66,12 +54,12 @@ class LiveTransport:
     async def _json(self, method: str, base_url: str, path: str, body: dict | None) -> Any:
         data = None if body is None else encode_body(body)
         try:
-            async with self._client().request(method, base_url + path, data=data,
-                                              headers=JSON_HEADERS if data is not None else None,
-                                              timeout=aiohttp.ClientTimeout(total=DISCOVERY_TIMEOUT)) as resp:
+            async with self._client.request(method, base_url + path, body=data,
+                                            headers=JSON_HEADERS if data is not None else None,
+                                            read_timeout=DISCOVERY_TIMEOUT) as resp:
                 raw = await resp.read()
                 status = resp.status
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (HttpError, ValueError) as exc:  # ValueError: not an http(s) URL
             raise BackendError(f"{method} {path}: {exc!r}") from exc
         if status >= 400:
             raise BackendError(f"{method} {path}: HTTP {status}", status=status)
@@ -87,7 +75,7 @@ class LiveTransport:
             last = attempt == MAX_ATTEMPTS - 1
             started = False
             try:
-                async with self._client().post(url, data=data, headers=JSON_HEADERS) as resp:
+                async with self._client.request("POST", url, body=data, headers=JSON_HEADERS) as resp:
                     started = True
                     if resp.status >= 400:
                         text = (await resp.read()).decode("utf-8", "replace")[:ERROR_BODY_CHARS]
@@ -97,33 +85,34 @@ class LiveTransport:
                         async for chunk in _chunks(resp):
                             yield chunk
                         return
-            except _RETRIED as exc:
-                if started:
+            except (ConnectError, DisconnectedError) as exc:
+                # Before any byte of the answer, worth another attempt: the connection could not
+                # be made, or a pooled keep-alive connection turned out closed by the backend.
+                retried = isinstance(exc, ConnectError) or exc.before_response
+                if started or not retried:
                     raise BackendError(f"backend {base_url} failed mid-stream: {exc!r}") from exc
                 if last:
                     raise BackendError(f"cannot connect to backend {base_url}: {exc!r}") from exc
-            except asyncio.TimeoutError as exc:  # aiohttp's read timeouts are TimeoutErrors too
+            except TimeoutError as exc:
                 raise BackendError(f"backend {base_url} timed out") from exc
-            except aiohttp.ClientError as exc:
+            except (HttpError, ValueError) as exc:
                 raise BackendError(f"backend {base_url} failed mid-stream: {exc!r}") from exc
             await asyncio.sleep(BACKOFF_SECONDS * 2 ** attempt)
 
     async def aclose(self) -> None:
         """Release connections."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._client.aclose()
 
 
-async def _chunks(resp: aiohttp.ClientResponse) -> AsyncIterator[dict]:
+async def _chunks(resp: Response) -> AsyncIterator[dict]:
     """The chunk dicts of an SSE body, up to ``[DONE]`` (the rest of the body is read and dropped)."""
     decoder = SSEDataDecoder()
-    async for raw in resp.content.iter_any():
+    async for raw in resp.iter_any():
         for data in decoder.feed(raw):
             if data.strip() == "[DONE]":
                 # Read the body to its end: a connection closed mid-body cannot go back to the
                 # pool, and a new TCP connection per request was most of the added latency.
-                async for _ in resp.content.iter_any():
+                async for _ in resp.iter_any():
                     pass
                 return
             yield parse_chunk(data)

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.unit
 # Not the dev extra's schemathesis and hypothesis: they are pytest plugins here, which pytest itself
 # inspects at start; the harness never imports them.
 EXTRAS_MODULES = ("mcp", "mcp_types", "starlette", "uvicorn", "cryptography", "psycopg", "xllamacpp",
-                  "aiohttp", "orjson", "uvloop", "httptools")
+                  "orjson", "uvloop", "httptools")
 # None in sys.modules makes `import x` raise ModuleNotFoundError and importlib.util.find_spec
 # return None, exactly as when the package is not installed.
 BLOCKED_RUN = """
