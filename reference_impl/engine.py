@@ -22,8 +22,10 @@ its context window before it streams (context.py), and that must be a 400
 ``context_length_exceeded`` rather than a 200 stream that fails. So `Engine.events` raises
 `ApiError` from its first step for such a rejection (a foreground transport awaits that first
 step before it sends a status line), unless ``truncation: "auto"`` makes the request fit. The wait
-is bounded by `OPEN_WAIT_SECONDS`: a backend that is busy generating gets its ``response.created``
-then, and a rejection arriving later fails the response with the typed code instead. A
+of a stream is bounded by `OPEN_WAIT_SECONDS`: a backend that is busy generating gets its
+``response.created`` then, and a rejection arriving later fails the response with the typed code
+instead. A non-streamed response sends nothing before its end, so it waits as long as it takes
+and its rejection is always the 400. A
 background response was already answered with ``queued``: its overflow fails the response with
 code ``context_length_exceeded`` (an ``error`` event, then ``response.failed``).
 """
@@ -122,30 +124,51 @@ async def _first_chunk(chunks: AsyncIterator[dict]) -> dict:
 
 
 class _Opened:
-    """A backend turn whose first chunk is read ahead, before the response's first event."""
+    """A backend turn whose first chunk is read before the response's first event."""
 
     def __init__(self, chunks: AsyncIterator[dict]) -> None:
         self._chunks = chunks
-        self._first: asyncio.Future = asyncio.ensure_future(_first_chunk(chunks))
+        self._ahead: asyncio.Future | None = None  # the first chunk, read by its own task
+        self._head: list[dict] = []  # or read inline: at most that chunk
+        self._error: Exception | None = None  # what reading it inline raised, for `chunks`
 
-    async def overflow(self, timeout: float) -> ContextOverflow | None:
+    async def overflow(self, timeout: float | None) -> ContextOverflow | None:
         """Wait up to ``timeout`` for the backend's answer; its context rejection, if it was one.
 
         Any other outcome (a chunk, another failure, no answer yet) is for `chunks` to deliver.
+        ``timeout`` None waits as long as it takes, in this task: a non-streamed response has no
+        first event to send meanwhile, and a read ahead by a task costs as much CPU as a
+        quarter of the stream it reads (docs/benchmarks.md).
         """
-        done, _ = await asyncio.wait({self._first}, timeout=timeout)
-        if done and not self._first.cancelled() and isinstance(self._first.exception(), ContextOverflow):
-            return self._first.exception()
+        if timeout is None:
+            try:
+                self._head.append(await anext(self._chunks))
+            except StopAsyncIteration:
+                pass
+            except ContextOverflow as exc:
+                return exc
+            except Exception as exc:  # noqa: BLE001 - delivered by chunks(), as from the task
+                self._error = exc
+            return None
+        self._ahead = asyncio.ensure_future(_first_chunk(self._chunks))
+        done, _ = await asyncio.wait({self._ahead}, timeout=timeout)
+        if done and not self._ahead.cancelled() and isinstance(self._ahead.exception(), ContextOverflow):
+            return self._ahead.exception()
         return None
 
     async def chunks(self) -> AsyncIterator[dict]:
         """The turn's chunks, the one read ahead first."""
         try:
-            try:
-                chunk = await self._first
-            except StopAsyncIteration:
-                return
-            yield chunk
+            if self._ahead is not None:
+                try:
+                    chunk = await self._ahead
+                except StopAsyncIteration:
+                    return
+                yield chunk
+            if self._error is not None:
+                raise self._error
+            for chunk in self._head:
+                yield chunk
             async for chunk in self._chunks:
                 yield chunk
         finally:
@@ -153,9 +176,10 @@ class _Opened:
 
     async def aclose(self) -> None:
         """Stop reading (the client went away, or the turn is over)."""
-        if not self._first.done():
-            self._first.cancel()
-        await asyncio.gather(self._first, return_exceptions=True)
+        if self._ahead is not None:
+            if not self._ahead.done():
+                self._ahead.cancel()
+            await asyncio.gather(self._ahead, return_exceptions=True)
         await self._chunks.aclose()  # type: ignore[attr-defined]
 
 
@@ -360,7 +384,7 @@ class Engine:
                 # that a context overflow is known before response.created.
                 extra_tools = turn.toolset.chat_tools() if turn.toolset is not None else []
                 first = _Opened(self._backend_chunks(turn, listed, extra_tools))
-                overflow = await first.overflow(OPEN_WAIT_SECONDS)
+                overflow = await first.overflow(None if stream.quiet else OPEN_WAIT_SECONDS)
                 if overflow is not None:
                     if not turn.background:
                         raise context.overflow_error() from overflow

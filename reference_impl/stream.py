@@ -157,6 +157,11 @@ class ResponseStream:
             return _NO_EVENT
         return self._event(type_, response=self._frozen())
 
+    @property
+    def quiet(self) -> bool:
+        """Whether this stream makes no events (a non-streamed response)."""
+        return self._quiet
+
     def _out(self, events: list[dict]) -> list[dict]:
         """What a public method returns: ``events``, or none in a quiet stream."""
         return [] if self._quiet else events
