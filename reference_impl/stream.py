@@ -8,9 +8,6 @@ Pure state machine: no I/O, fed one ``chat.completion.chunk`` dict at a time. It
 end of a backend turn, in ``output_index`` order, so ``response.output`` (the done items in done
 order) always equals the items in index order.
 
-Tool names: ``tool_names`` maps the chat name of a tool inside a namespace to ``(namespace,
-name)``; its call items carry both (``name`` is the inner name).
-
 Copies: an event is a snapshot, never changed after it is yielded, but it is not a deep copy.
 A finished item (``output_item.done``) is frozen: the stream never changes it again, so
 ``response.output`` and every later snapshot share it, and a snapshot of the Response is a new
@@ -26,16 +23,10 @@ returns an empty list (sequence numbers still advance, so nothing else differs).
 events, three of them snapshots of the Response, for an answer that sends none was most of the
 engine's CPU per non-streamed request (docs/benchmarks.md).
 
-Tool kinds (``tool_kinds`` maps a chat function name to a kind):
-- ``"function"`` (the default for unknown names): a ``function_call`` item, arguments streamed.
-- ``"custom"``: a ``custom_tool_call`` item. The backend streams the JSON text ``{"input": "..."}``
-  and a fragment of JSON-escaped text cannot be decoded on its own (an escape may be split across
-  chunks), so the arguments are buffered and the decoded input is emitted as one delta at close.
-- ``"dropped"``: a call beyond the response's limits (``max_tool_calls`` over the whole
-  response, one call per turn with ``parallel_tool_calls: false``): never shown, never run.
-- ``"mcp"``: a server-side MCP tool. Its call is not shown to the client as a function call: it is
-  buffered silently and handed to the MCP loop via :attr:`ResponseStream.pending_tool_calls`,
-  which then reports it through :meth:`ResponseStream.add_item` as an ``mcp_call``.
+Items by kind: the assistant message and reasoning items are built by :class:`TextEvents`
+(stream_text.py), tool calls by :class:`ToolCallEvents` (stream_calls.py, which also says what
+each tool kind becomes); both are mixins of :class:`ResponseStream`, so ``feed`` calls their
+methods as its own.
 """
 from __future__ import annotations
 
@@ -46,7 +37,9 @@ from typing import Any
 
 from reference_impl.ids import new_id
 from reference_impl.jsoncodec import copy_json
-from reference_impl.translate_out import add_usage, decode_custom_input, usage_from_chat
+from reference_impl.stream_calls import ToolCall, ToolCallEvents
+from reference_impl.stream_text import PART_KINDS, TextEvents
+from reference_impl.translate_out import add_usage, usage_from_chat
 
 # chat finish_reason -> Responses incomplete_details.reason (any other reason completes).
 # The events that end a response stream, one per response.
@@ -58,28 +51,6 @@ ROUTER_ITEM_EVENTS = {"mcp_list_tools": "response.mcp_list_tools", "mcp_call": "
 ROUTER_ITEM_ID_PREFIX = {"mcp_list_tools": "mcpl", "mcp_call": "mcp", "mcp_approval_request": "mcpr"}
 # What an event-making helper returns in a quiet stream; the public methods return no events.
 _NO_EVENT: dict = {}
-# Message content kinds: part type, delta event, done event, the part's text field.
-PART_KINDS = {
-    "text": ("output_text", "response.output_text.delta", "response.output_text.done", "text"),
-    "refusal": ("refusal", "response.refusal.delta", "response.refusal.done", "refusal"),
-}
-
-
-def _logprob(entry: dict) -> dict:
-    """A chat ``logprobs.content[]`` entry -> an ``output_text`` part's logprob (with bytes)."""
-    def one(e: dict) -> dict:
-        token = str(e.get("token", ""))
-        raw = e.get("bytes")
-        return {"token": token, "logprob": float(e.get("logprob") or 0.0),
-                "bytes": list(raw) if isinstance(raw, list) else list(token.encode("utf-8"))}
-    return {**one(entry), "top_logprobs": [one(t) for t in entry.get("top_logprobs") or []
-                                           if isinstance(t, dict)]}
-
-
-def _event_logprob(entry: dict) -> dict:
-    """The same logprob as ``output_text.delta``/``.done`` events carry it (no bytes)."""
-    return {"token": entry["token"], "logprob": entry["logprob"],
-            "top_logprobs": [{"token": t["token"], "logprob": t["logprob"]} for t in entry["top_logprobs"]]}
 
 
 def encode_sse(event: dict) -> bytes:
@@ -88,20 +59,7 @@ def encode_sse(event: dict) -> bytes:
     return f"event: {event['type']}\ndata: {data}\n\n".encode("utf-8")
 
 
-class _Call:
-    """One tool call of the current turn, keyed by the chat chunk's tool call index."""
-
-    def __init__(self, chat_index: int) -> None:
-        self.chat_index = chat_index
-        self.call_id: str | None = None
-        self.name = ""
-        self.arguments = ""
-        self.kind: str | None = None   # set once the name is known
-        self.item: dict | None = None  # visible item (function/custom), once added
-        self.output_index: int | None = None
-
-
-class ResponseStream:
+class ResponseStream(TextEvents, ToolCallEvents):
     """Turns chat chunks (over one or more backend turns) into Responses events."""
 
     def __init__(self, response: dict, *, tool_kinds: dict[str, str] | None = None,
@@ -130,18 +88,14 @@ class ResponseStream:
         self._turn_hidden = 0  # hidden MCP calls admitted in this turn (run later by the loop)
         self._seq = 0
         self._next_index = len(self.response["output"])
-        self._open: dict[int, Any] = {}  # output_index -> open message dict or _Call
+        self._open: dict[int, Any] = {}  # output_index -> open message dict or ToolCall
         self._message: dict | None = None  # the open message of this turn
-        self._calls: dict[int, _Call] = {}
+        self._calls: dict[int, ToolCall] = {}
         self._turn_usage: dict | None = None
         self._usage: dict | None = None
         self._finish_reason: str | None = None
         self._turn_active = False
         self._terminated = False
-
-    def add_tool_kinds(self, kinds: dict[str, str]) -> None:
-        """Learn more chat function names; MCP tools are only known once listing is done."""
-        self._tool_kinds.update(kinds)
 
     # ------------------------------------------------------------ helpers
 
@@ -242,7 +196,7 @@ class ResponseStream:
                 events += self._reveal_call(call)
         for index in sorted(self._open):
             entry = self._open.pop(index)
-            if isinstance(entry, _Call):
+            if isinstance(entry, ToolCall):
                 events += self._close_call(entry, status)
             elif entry.get("reasoning"):
                 events += self._close_reasoning(entry)
@@ -352,221 +306,3 @@ class ResponseStream:
     def terminated(self) -> bool:
         """True once a terminal event (or cancel) has been produced."""
         return self._terminated
-
-    # ------------------------------------------------------------ messages
-
-    def _message_delta(self, kind: str, fragment: str, logprobs: list[dict]) -> list[dict]:
-        events: list[dict] = []
-        message = self._message
-        if message is None:
-            events += self._end_reasoning()
-            item = {"id": new_id("msg"), "type": "message", "status": "in_progress",
-                    "content": [], "role": "assistant"}
-            index, added = self._add(item)
-            events += added
-            message = self._message = {"item": item, "index": index, "part": None}
-            self._open[index] = message
-        part = message["part"]
-        if part is not None and part["kind"] != kind:
-            events += self._close_part(message)
-            part = None
-        ids = {"item_id": message["item"]["id"], "output_index": message["index"]}
-        if part is None:
-            part = message["part"] = {"kind": kind, "text": "", "logprobs": [],
-                                      "content_index": len(message["item"]["content"])}
-            events.append(self._event("response.content_part.added", **ids,
-                                      content_index=part["content_index"],
-                                      part=self._part(kind, "")))
-        part["text"] += fragment
-        entries = [_logprob(entry) for entry in logprobs if isinstance(entry, dict)]
-        part["logprobs"] += entries
-        delta_type = PART_KINDS[kind][1]
-        extra = {"logprobs": [_event_logprob(e) for e in entries]} if kind == "text" else {}
-        events.append(self._event(delta_type, **ids, content_index=part["content_index"],
-                                  delta=fragment, **extra))
-        return events
-
-    @staticmethod
-    def _part(kind: str, text: str, logprobs: list[dict] | None = None) -> dict:
-        if kind == "text":
-            return {"type": "output_text", "annotations": [], "logprobs": copy_json(logprobs or []),
-                    "text": text}
-        return {"type": "refusal", "refusal": text}
-
-    def _close_part(self, message: dict) -> list[dict]:
-        part = message["part"]
-        message["part"] = None
-        _, _, done_type, field = PART_KINDS[part["kind"]]
-        ids = {"item_id": message["item"]["id"], "output_index": message["index"],
-               "content_index": part["content_index"]}
-        extra = ({"logprobs": [_event_logprob(e) for e in part["logprobs"]]}
-                 if part["kind"] == "text" else {})
-        final = self._part(part["kind"], part["text"], part["logprobs"])
-        message["item"]["content"].append(final)
-        return [self._event(done_type, **ids, **{field: part["text"]}, **extra),
-                self._event("response.content_part.done", **ids, part=copy_json(final))]
-
-    def _close_message(self, message: dict, status: str) -> list[dict]:
-        events = self._close_part(message) if message["part"] is not None else []
-        message["item"]["status"] = status
-        events.append(self._done(message["index"], message["item"]))
-        return events
-
-    # ------------------------------------------------------------ reasoning
-
-    def _reasoning_delta(self, fragment: str) -> list[dict]:
-        """Reasoning text (chat ``reasoning_content``): one ``reasoning`` item per turn, with a
-        ``reasoning_text`` part, and a ``summary_text`` part when a summary was asked for.
-
-        The router has no separate summariser: the summary is the reasoning text itself.
-        """
-        events: list[dict] = []
-        entry = self._reasoning
-        if entry is None:
-            item = {"id": new_id("rs"), "type": "reasoning", "summary": [], "content": []}
-            index, events = self._add(item)
-            entry = self._reasoning = {"item": item, "index": index, "text": "", "reasoning": True}
-            self._open[index] = entry
-            ids = {"item_id": item["id"], "output_index": index}
-            events.append(self._event("response.content_part.added", **ids, content_index=0,
-                                      part={"type": "reasoning_text", "text": ""}))
-            if self._reasoning_summary:
-                events.append(self._event("response.reasoning_summary_part.added", **ids,
-                                          summary_index=0, part={"type": "summary_text", "text": ""}))
-        ids = {"item_id": entry["item"]["id"], "output_index": entry["index"]}
-        entry["text"] += fragment
-        events.append(self._event("response.reasoning_text.delta", **ids, content_index=0,
-                                  delta=fragment))
-        if self._reasoning_summary:
-            events.append(self._event("response.reasoning_summary_text.delta", **ids,
-                                      summary_index=0, delta=fragment))
-        return events
-
-    def _end_reasoning(self) -> list[dict]:
-        """Close the open reasoning item: the answer that follows it starts its own item."""
-        entry, self._reasoning = self._reasoning, None
-        if entry is None:
-            return []
-        self._open.pop(entry["index"], None)
-        return self._close_reasoning(entry)
-
-    def _close_reasoning(self, entry: dict) -> list[dict]:
-        item, text = entry["item"], entry["text"]
-        ids = {"item_id": item["id"], "output_index": entry["index"]}
-        part = {"type": "reasoning_text", "text": text}
-        events = [self._event("response.reasoning_text.done", **ids, content_index=0, text=text),
-                  self._event("response.content_part.done", **ids, content_index=0,
-                              part=dict(part))]
-        item["content"] = [part]
-        if self._reasoning_summary:
-            summary = {"type": "summary_text", "text": text}
-            events += [self._event("response.reasoning_summary_text.done", **ids, summary_index=0,
-                                   text=text),
-                       self._event("response.reasoning_summary_part.done", **ids, summary_index=0,
-                                   part=dict(summary))]
-            item["summary"] = [summary]
-        if self._seal is not None:
-            item["encrypted_content"] = self._seal(text)
-        events.append(self._done(entry["index"], item))
-        return events
-
-    # ------------------------------------------------------------ tool calls
-
-    def _find_call(self, fragment: dict) -> _Call:
-        """The call a fragment continues: by index, else by id, else the latest one."""
-        if "index" in fragment:
-            key = fragment["index"]
-        else:
-            # Some backends omit the index: a new id or a name starts a new call.
-            same_id = [c for c in self._calls.values() if fragment.get("id")
-                       and c.call_id == fragment["id"]]
-            if same_id:
-                return same_id[0]
-            starts = fragment.get("id") or (fragment.get("function") or {}).get("name")
-            key = len(self._calls) if starts or not self._calls else max(self._calls)
-        if key not in self._calls:
-            self._calls[key] = _Call(key)
-        return self._calls[key]
-
-    def _tool_call_delta(self, fragment: dict) -> list[dict]:
-        call = self._find_call(fragment)
-        function = fragment.get("function") or {}
-        if fragment.get("id") and call.call_id is None:
-            call.call_id = fragment["id"]
-        if function.get("name") and call.kind is None:
-            call.name = function["name"]
-        arguments = function.get("arguments") or ""
-        events: list[dict] = []
-        if call.kind is None and call.name:
-            # Arguments seen before the name were buffered; they go out right after .added.
-            events += self._reveal_call(call)
-            pending, call.arguments = call.arguments, ""
-            arguments = pending + arguments
-        if arguments:
-            call.arguments += arguments
-            if call.kind == "function":
-                events.append(self._event("response.function_call_arguments.delta",
-                                          item_id=call.item["id"],
-                                          output_index=call.output_index, delta=arguments))
-        return events
-
-    def _over_limit(self) -> bool:
-        """Whether one more call in this turn would break max_tool_calls or parallel_tool_calls."""
-        if self.response.get("parallel_tool_calls") is False and self._turn_calls >= 1:
-            return True
-        limit = self.response.get("max_tool_calls")
-        return isinstance(limit, int) and self._calls_made + self._turn_hidden >= limit
-
-    def _reveal_call(self, call: _Call) -> list[dict]:
-        call.kind = self._tool_kinds.get(call.name, "function")
-        call.call_id = call.call_id or new_id("call")
-        if self._over_limit():
-            call.kind = "dropped"
-            return []
-        self._turn_calls += 1
-        if call.kind == "mcp":
-            self._turn_hidden += 1
-            return self._end_reasoning()
-        self._calls_made += 1
-        namespace, name = self._tool_names.get(call.name, (None, call.name))
-        if call.kind == "custom":
-            item = {"id": new_id("ctc"), "type": "custom_tool_call", "call_id": call.call_id,
-                    "name": name, "input": ""}
-        else:
-            item = {"id": new_id("fc"), "type": "function_call", "status": "in_progress",
-                    "arguments": "", "call_id": call.call_id, "name": name}
-        if namespace:
-            item["namespace"] = namespace
-        call.item = item
-        events = self._end_reasoning()
-        call.output_index, added = self._add(item)
-        events += added
-        self._open[call.output_index] = call
-        return events
-
-    def _close_call(self, call: _Call, status: str) -> list[dict]:
-        item = call.item
-        ids = {"item_id": item["id"], "output_index": call.output_index}
-        events: list[dict] = []
-        if call.kind == "custom":
-            item["input"] = decode_custom_input(call.arguments)
-            if item["input"]:
-                events.append(self._event("response.custom_tool_call_input.delta", **ids,
-                                          delta=item["input"]))
-            events.append(self._event("response.custom_tool_call_input.done", **ids,
-                                      input=item["input"]))
-        else:
-            item["arguments"] = call.arguments
-            item["status"] = status
-            events.append(self._event("response.function_call_arguments.done", **ids,
-                                      arguments=call.arguments))
-        events.append(self._done(call.output_index, item))
-        return events
-
-    def _call_item(self, call: _Call, status: str) -> dict:
-        """The finished call as an item for the MCP loop (hidden MCP calls get one here)."""
-        if call.item is not None:
-            return copy_json(call.item)
-        return {"id": new_id("fc"), "type": "function_call", "status": status,
-                "arguments": call.arguments, "call_id": call.call_id or new_id("call"),
-                "name": call.name}
