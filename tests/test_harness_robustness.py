@@ -2,7 +2,7 @@
 fails (never errors or stalls), and names the problem.
 
 Each run sends two real cases, one plain and one streamed, to one behaviour with a 3 s request
-timeout, as ``pytest suites/... --base-url ...`` in this process (tests/inprocess.py: a subprocess
+timeout (1 s for the behaviours that go silent), as ``pytest suites/... --base-url ...`` in this process (tests/inprocess.py: a subprocess
 would pay pytest's start and the SDK's import again for each of the twelve runs). Each case has a
 hang guard (pytest-timeout), not a speed assertion. The ``conformant`` control must pass, so every
 failure below comes from the behaviour's one corruption.
@@ -26,6 +26,11 @@ pytestmark = pytest.mark.xdist_group("robustness")
 
 REPO = Path(__file__).resolve().parent.parent
 REQUEST_TIMEOUT_S = 3
+# Behaviours that never answer (or stop answering) fail on the request timeout whatever its length,
+# so theirs is short: each of their runs waited 2 x 3 s for nothing. trickle keeps the 3 s, the
+# margin that lets its half-second keep-alives outrun the per-read timeout on a loaded machine.
+SILENT_TIMEOUT_S = 1
+TIMEOUTS_S = {"hang": SILENT_TIMEOUT_S, "stall_mid_stream": SILENT_TIMEOUT_S}
 RUN_GUARD_S = 120  # a stalled case is failed here (pytest-timeout): a hang guard, not a speed target
 CASES = ("a-message-with-string-content-is-accepted", "a-streamed-item-list-input-follows-the-grammar")
 # The plugins a run needs: fixtures.plugin and fixtures.results come from the repo's conftest.py.
@@ -67,12 +72,12 @@ class Run:
         return {word: int(n) for n, word in re.findall(r"(\d+) (\w+)", last)}
 
 
-def suite_args(base_url: str) -> list[str]:
+def suite_args(base_url: str, request_timeout_s: float = REQUEST_TIMEOUT_S) -> list[str]:
     """The real suite, two cases, against ``base_url``."""
     return [
         *(str(REPO / f) for f in SUITE_FILES), f"--rootdir={REPO}", "-c", str(REPO / "pyproject.toml"),
         *PLUGINS, "-o", f"timeout={RUN_GUARD_S}",
-        "--base-url", base_url, "--model", "m", "--request-timeout", str(REQUEST_TIMEOUT_S),
+        "--base-url", base_url, "--model", "m", "--request-timeout", str(request_timeout_s),
         "-k", " or ".join(CASES),
     ]
 
@@ -84,7 +89,8 @@ def runs(server: ServerThread, tmp_path_factory: pytest.TempPathFactory) -> Iter
     done: dict[str, Run] = {}
     with pytest.MonkeyPatch.context() as monkeypatch:
         for name in BEHAVIOURS:
-            result = run_pytest(suite_args(f"{server.url}/{name}/v1"), root / name, monkeypatch)
+            result = run_pytest(suite_args(f"{server.url}/{name}/v1", TIMEOUTS_S.get(name, REQUEST_TIMEOUT_S)),
+                                root / name, monkeypatch)
             done[name] = Run(int(result.ret), "\n".join([*result.outlines, *result.errlines]))
     yield done
 
