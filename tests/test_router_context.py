@@ -135,7 +135,9 @@ def test_a_slow_backend_still_gets_its_first_event_early(router, upstream):
 
     from reference_impl.engine import OPEN_WAIT_SECONDS
 
-    upstream.script(Reply(text="slow", pieces=2, delay=OPEN_WAIT_SECONDS + 1.0))
+    # Only the first chunk is late: that is what the early event must not wait for (a delay before
+    # every chunk made the test wait five times as long for nothing more).
+    upstream.script(Reply(text="slow", pieces=2, first_delay=OPEN_WAIT_SECONDS + 1.0))
     started = time.monotonic()
     with router.client.stream("POST", "/v1/responses", json={"model": "test-model", "input": "x",
                                                              "stream": True}) as resp:

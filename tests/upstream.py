@@ -35,6 +35,7 @@ class Reply:
     finish_reason: str | None = None  # default: "tool_calls" with calls, else "stop"
     status: int = 200
     delay: float = 0.0            # seconds before each chunk
+    first_delay: float = 0.0      # seconds before the first chunk only (a slow start)
     disconnect_after: int | None = None  # drop the connection after this many chunks
     malformed_after: int | None = None   # send a non-JSON data line after this many chunks
     usage: dict = field(default_factory=lambda: {"prompt_tokens": 7, "completion_tokens": 5,
@@ -135,6 +136,8 @@ class ScriptedUpstream:
                     continue
                 if reply.delay:
                     await asyncio.sleep(reply.delay)
+                if n == 0 and reply.first_delay:
+                    await asyncio.sleep(reply.first_delay)
                 yield f"data: {json.dumps(chunk)}\n\n".encode()
             yield b"data: [DONE]\n\n"
 
