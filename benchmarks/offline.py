@@ -1,7 +1,7 @@
 """Benchmarks 3 to 5, which need no server: chain rehydration, validation cost, the offline suite.
 
 - Rehydration: chains of N turns written through `SqliteStore.put_response` (one chain per
-  database file), then `store.chain()` + flattening + `translate.items_to_messages` (thread CPU
+  database file), then `store.chain()` + flattening + `translate_items.items_to_messages` (thread CPU
   time, median of warm repeats), the work
   `Engine._history` and `chat_request` do for a ``previous_response_id``. Baseline: the same rows
   read by two plain queries (no link walk) and translated the same way.
@@ -64,19 +64,20 @@ def _median_ms(fn: Callable[[], Any], repeats: int) -> tuple[float, float]:
 
 def build_chain(store: Any, turns: int) -> str:
     """Write a ``turns``-long chain (one user message in, one assistant message out per turn)."""
-    from reference_impl import translate
+    from reference_impl import translate_items, translate_skeleton
     from reference_impl.ids import new_id
 
     previous: str | None = None
     for n in range(turns):
         request = {"model": "bench-model", "input": f"Question {n}: what comes after {n}?",
                    "previous_response_id": previous, "store": True}
-        response = translate.response_object(request, response_id=new_id("resp"), created_at=1_700_000_000 + n,
-                                             model="bench-model", status="completed")
+        response = translate_skeleton.response_object(request, response_id=new_id("resp"),
+                                                      created_at=1_700_000_000 + n, model="bench-model",
+                                                      status="completed")
         response["output"] = [{"id": new_id("msg"), "type": "message", "status": "completed", "role": "assistant",
                                "content": [{"type": "output_text", "text": f"After {n} comes {n + 1}.",
                                             "annotations": []}]}]
-        store.put_response(response, input_items=translate.request_to_input_items(request))
+        store.put_response(response, input_items=translate_items.request_to_input_items(request))
         previous = response["id"]
     assert previous is not None
     return previous
@@ -84,17 +85,17 @@ def build_chain(store: Any, turns: int) -> str:
 
 def rehydrate(store: Any, last_id: str) -> list[dict]:
     """What the router does for ``previous_response_id``: walk the chain, translate to chat messages."""
-    from reference_impl import translate
+    from reference_impl import translate_items
 
     history: list[dict] = []
     for inputs, outputs in store.chain(last_id):
         history += inputs + outputs
-    return translate.items_to_messages(history)
+    return translate_items.items_to_messages(history)
 
 
 def flat_read(conn: sqlite3.Connection) -> list[dict]:
     """Baseline: every row of the (single-chain) database in two queries, translated the same way."""
-    from reference_impl import translate
+    from reference_impl import translate_items
 
     outputs = {rid: json.loads(raw).get("output") or [] for rid, raw in
                conn.execute("SELECT id, json FROM responses ORDER BY created_at")}
@@ -104,7 +105,7 @@ def flat_read(conn: sqlite3.Connection) -> list[dict]:
     history: list[dict] = []
     for rid, out in outputs.items():
         history += inputs[rid] + out
-    return translate.items_to_messages(history)
+    return translate_items.items_to_messages(history)
 
 
 def rehydration_results(log: Callable[[str], None]) -> list[Result]:

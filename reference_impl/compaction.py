@@ -10,8 +10,8 @@ any change to it is detected.
 
 In: a compaction item in a later turn's input (``store: false``, or stored and reached again
 through ``previous_response_id`` or a conversation) is opened and becomes an assistant turn
-holding the summary (translate.py), so the model sees what was compacted. A blob that does not
-open is a 400 naming ``input[i].encrypted_content`` (or ``previous_response_id`` for a stored one
+holding the summary (translate_items.py), so the model sees what was compacted. A blob that does
+not open is a 400 naming ``input[i].encrypted_content`` (or ``previous_response_id`` for a stored one
 sealed under another key), never a 500.
 
 Decisions, documented in docs/compact.md: nothing to compact (no input and no previous response,
@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import context, reasoning, translate
+from . import context, reasoning, translate, translate_items
 from .backend import BackendError, ModelNotFound
 from .errors import SERVER_ERROR, ApiError
 from .ids import new_id
@@ -137,8 +137,8 @@ async def compact(engine: Engine, body: Any) -> dict:
     if request.get("input") == "":
         request = {**request, "input": None}  # an empty string compacts nothing, like an empty list
     try:
-        inputs = translate.request_to_input_items(request)
-    except translate.TranslationError as exc:
+        inputs = translate_items.request_to_input_items(request)
+    except translate_items.TranslationError as exc:
         raise ApiError(400, exc.message, param=exc.param) from exc
     if not history and not inputs:
         raise ApiError(400, "Nothing to compact: give a non-empty 'input' or a 'previous_response_id'.",
@@ -151,7 +151,7 @@ async def compact(engine: Engine, body: Any) -> dict:
     opened_inputs = open_items(reasoning.open_items(inputs, engine.sealer), engine.sealer, input_param)
     try:
         messages = translate.chat_request({"input": opened_inputs}, opened_history, model=request["model"])["messages"]
-    except translate.TranslationError as exc:
+    except translate_items.TranslationError as exc:
         raise ApiError(400, exc.message, param=exc.param) from exc
     text = transcript(messages)
     summary, usage = await _summarise(engine, backend, request, text)

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import translate
+from . import translate, translate_items
 from .errors import ApiError, not_found
 from .ids import new_id
 from .routes import DEFAULT_LIST_LIMIT, LIST_LIMIT_RANGE, ORDERS, _json_body, page_params
@@ -94,12 +94,12 @@ def _items(value: Any, param: str = "items") -> list[dict]:
                            param=f"{param}[{k}]", code="invalid_value")
     try:
         _check_input({"input": value})  # the same item checks as a create's input
-        items = translate.request_to_input_items({"input": value})
+        items = translate_items.request_to_input_items({"input": value})
         translate.chat_request({"input": items}, [], model="")  # a trial translation, as engine.prepare does
     except ApiError as exc:
         exc.param = exc.param and exc.param.replace("input", param, 1)
         raise
-    except translate.TranslationError as exc:
+    except translate_items.TranslationError as exc:
         raise ApiError(400, exc.message, param=(exc.param or "").replace("input", param, 1) or param) from exc
     return _with_ids(items)
 

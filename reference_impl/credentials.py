@@ -1,7 +1,7 @@
 """MCP credentials: used for the calls to MCP servers, never echoed, stored or logged.
 
 A ``type: mcp`` request tool may carry ``headers`` and ``authorization``. `strip_credentials` is
-the one place that removes them; the echoed Response (translate.py) and everything the stores
+the one place that removes them; the echoed Response (translate_skeleton.py) and everything the stores
 write (`without_credentials`) go through it.
 """
 from __future__ import annotations

@@ -38,7 +38,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import adapters, compaction, context, conversations, mcp_loop, native, reasoning, translate, translate_tools
+from . import (
+    adapters, compaction, context, conversations, mcp_loop, native, reasoning, translate, translate_items,
+    translate_skeleton, translate_tools,
+)
 from .backend import RESPONSES_PATH, Backend, BackendError, BackendPool, ModelNotFound
 from .cache import ResponseCache
 from .context import ContextOverflow
@@ -224,9 +227,9 @@ class Engine:
         else:
             history = self._history(previous)
         try:
-            input_items = translate.request_to_input_items(request)
+            input_items = translate_items.request_to_input_items(request)
             translate.chat_request(request, history, model=request["model"])
-        except translate.TranslationError as exc:
+        except translate_items.TranslationError as exc:
             raise ApiError(400, exc.message, param=exc.param) from exc
         try:
             backend = self.pool.choose(request["model"])
@@ -240,7 +243,7 @@ class Engine:
         mcp_loop.check_approvals(input_items, history)
         toolset = mcp_loop.toolset_for(request.get("tools") or [])
         status = "queued" if request.get("background") else "in_progress"
-        response = translate.response_object(
+        response = translate_skeleton.response_object(
             request, response_id=new_id("resp"), created_at=int(time.time()),
             model=request["model"], status=status,
         )
@@ -272,11 +275,11 @@ class Engine:
         """Replace each ``item_reference`` input item by the stored item it names (an input or
         output item of a stored response); 404 naming ``input[i].id`` when there is none."""
         raw = request.get("input")
-        if not isinstance(raw, list) or not any(translate.is_item_reference(i) for i in raw):
+        if not isinstance(raw, list) or not any(translate_items.is_item_reference(i) for i in raw):
             return request
         resolved = []
         for position, item in enumerate(raw):
-            if translate.is_item_reference(item):
+            if translate_items.is_item_reference(item):
                 stored = self.store.get_item(item.get("id")) if isinstance(item.get("id"), str) else None
                 if stored is None:
                     raise ApiError(404, f"Item with id '{item.get('id')}' not found.",

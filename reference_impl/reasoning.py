@@ -3,8 +3,8 @@
 Out: with ``include: ["reasoning.encrypted_content"]`` every reasoning item gets an
 ``encrypted_content`` sealed by the router (sealing.py, AES-256-GCM with the server key) holding
 its text. In: a reasoning item sent back is opened again and its text handed to the backend with
-the assistant turn that followed it (translate.py, ``reasoning_content``), so a stateless chain
-keeps its reasoning. A blob that does not open (tampered, another server's, another item kind) is
+the assistant turn that followed it (translate_items.py, ``reasoning_content``), so a stateless
+chain keeps its reasoning. A blob that does not open (tampered, another server's, another item kind) is
 a 400 naming ``input[i].encrypted_content``. A reasoning item without ``encrypted_content`` is
 accepted; its content or summary text, if any, is used the same way.
 """

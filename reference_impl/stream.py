@@ -66,7 +66,7 @@ class ResponseStream(TextEvents, ToolCallEvents):
                  tool_names: dict[str, tuple[str, str]] | None = None,
                  reasoning_summary: bool = False, seal: Callable[[str], str] | None = None,
                  quiet: bool = False) -> None:
-        """``response`` is the skeleton from translate.response_object (in_progress or queued);
+        """``response`` is the skeleton from translate_skeleton.response_object (in_progress or queued);
         its ``max_tool_calls`` and ``parallel_tool_calls`` limit the calls shown.
 
         ``reasoning_summary``: reasoning items also get a summary (the request asked for one);

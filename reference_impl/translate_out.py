@@ -2,7 +2,7 @@
 
 The response direction that stream.py needs besides its own state machine: chat usage ->
 Responses usage, the sum of usages over several backend turns, and the input of a custom tool
-call decoded from its chat arguments. The request direction is translate.py.
+call decoded from its chat arguments. The request direction is translate.py and its family.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Tools in the forms clients send them, reduced to what a Chat Completions backend knows (pure).
 
-Owns, for translate.py, engine.py and stream.py:
+Owns, for translate.py, translate_items.py, engine.py and stream.py:
 
 - Hosted tools (`HOSTED_TOOL_TYPES`): tools that OpenAI runs itself and this router cannot.
   `hosted_tools` finds them; the engine refuses them (400 ``unsupported_tool`` naming

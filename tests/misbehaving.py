@@ -3,7 +3,7 @@
 In the manner of Bowtie's "fauxmplementations": each behaviour below is one small, named way of
 getting the protocol wrong, with a docstring saying what it does and what the harness must
 report. The correct answer they start from is the reference router's own output for a fixed
-chat reply (``translate.response_object`` + ``ResponseStream``), so every failure is caused by
+chat reply (``translate_skeleton.response_object`` + ``ResponseStream``), so every failure is caused by
 the one corruption and nothing else; ``conformant`` serves it untouched, as the control.
 
 One server serves them all: a behaviour is the first path segment, so the suite's base URL is
@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from reference_impl.stream import ResponseStream, encode_sse
-from reference_impl.translate import response_object
+from reference_impl.translate_skeleton import response_object
 from upstream import Reply
 
 ANSWER = "Paris is the answer."

@@ -12,7 +12,7 @@ from collections import defaultdict
 from typing import Callable
 
 from reference_impl.stream import ResponseStream
-from reference_impl.translate import response_object
+from reference_impl.translate_skeleton import response_object
 
 TERMINAL = {"response.completed", "response.incomplete", "response.failed"}
 # delta event -> (done event, field of the done event holding the full value)

@@ -16,7 +16,7 @@ from reference_impl.adapters import (
     parse_forced_reply,
 )
 from reference_impl.stream import ResponseStream
-from reference_impl.translate import response_object
+from reference_impl.translate_skeleton import response_object
 
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "Weather for a city",

@@ -11,7 +11,7 @@ import pytest
 from openai.types.responses import CompactedResponse
 
 import pg
-from reference_impl.translate import COMPACTION_PREFIX
+from reference_impl.translate_items import COMPACTION_PREFIX
 from upstream import DEFAULT_MODEL, Reply, Router
 
 SUMMARY = "The user's cat is called Tom."

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fixtures.schemas import validate_response
-from reference_impl.translate import response_object
+from reference_impl.translate_skeleton import response_object
 
 USAGE = {"input_tokens": 1, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
          "output_tokens": 1, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 2}

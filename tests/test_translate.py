@@ -1,19 +1,13 @@
-"""Unit tests for reference_impl.translate: both directions, tools, formats, usage, errors."""
+"""Unit tests for reference_impl.translate and its family: both directions, tools, formats, usage, errors."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from reference_impl.translate import (
-    TranslationError,
-    chat_request,
-    items_to_messages,
-    request_to_input_items,
-    response_object,
-    responses_request_for_upstream,
-    tool_kinds,
-)
+from reference_impl.translate import chat_request, responses_request_for_upstream, tool_kinds
+from reference_impl.translate_items import TranslationError, items_to_messages, request_to_input_items
+from reference_impl.translate_skeleton import response_object
 from reference_impl.translate_out import add_usage, usage_from_chat
 
 WEATHER_PARAMS = {"type": "object", "properties": {"city": {"type": "string"}},
