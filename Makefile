@@ -22,8 +22,11 @@ $(STAMP): pyproject.toml
 clients: $(STAMP)
 	$(PY) -m fixtures.clients.install
 
+# Bytecode is written even where the environment says not to (PYTHONDONTWRITEBYTECODE): the tests
+# start many Pythons (xdist workers, routers, pytester runs), and without .pyc files each one
+# compiled and assertion-rewrote the checkout's modules again.
 test: $(STAMP) clients
-	$(PY) -m pytest -n 2 --dist loadgroup
+	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -n 2 --dist loadgroup
 
 # The main job: the full suite live against the embedded target, then the report of that run.
 RUN_DIR := reports/runs/local
