@@ -47,7 +47,7 @@ class ModelNotFound(BackendError):
 
 @dataclass
 class Capabilities:
-    """What a backend can do natively; engine.py applies adapters for what it cannot."""
+    """What a backend can do natively; backend_turn.py applies adapters for what it cannot."""
 
     native_tool_choice: bool = True
     vision: bool = True

@@ -12,9 +12,10 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 
-from .engine import Engine, Turn
+from .engine import Engine
 from .errors import ApiError, not_found
 from .store import IN_FLIGHT, Store
+from .turn import Turn
 
 log = logging.getLogger("reference_impl")
 

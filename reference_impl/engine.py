@@ -15,7 +15,8 @@ websocket.py, the background runner) does the same three things:
 `Engine.complete` is the same for a non-streamed request, with a quiet `ResponseStream` that
 builds the final Response and no event. The engine builds one `ResponseStream` per turn and feeds
 it backend chunks and the items of the MCP loop; backends, the store, the cache and MCP are
-services it calls.
+services it calls. What one backend turn sends and how its chunks come back (the chat body,
+adapters, truncation retries, the first chunk read ahead) is backend_turn.py; `Turn` is turn.py.
 
 The first backend turn is opened before ``response.created``: a backend rejects a prompt beyond
 its context window before it streams (context.py), and that must be a 400
@@ -32,158 +33,31 @@ code ``context_length_exceeded`` (an ``error`` event, then ``response.failed``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import (
-    adapters, compaction, context, conversations, mcp_loop, native, reasoning, translate, translate_items,
-    translate_skeleton, translate_tools,
+    compaction, context, conversations, mcp_loop, reasoning, translate, translate_items, translate_skeleton,
+    translate_tools,
 )
-from .backend import RESPONSES_PATH, Backend, BackendError, BackendPool, ModelNotFound
+from .backend import BackendError, BackendPool, ModelNotFound
+from .backend_turn import BackendTurns, OpenedTurn
 from .cache import ResponseCache
-from .context import ContextOverflow
 from .errors import ApiError
 from .ids import new_id
 from .sealing import Sealer
 from .store import Store
 from .store_writer import StoreWriter
 from .stream import TERMINAL_EVENTS, ResponseStream
+from .turn import Turn
 from .validate import validate_create
-
-if TYPE_CHECKING:
-    from .mcp import McpToolset
 
 CHAINABLE_STATUSES = ("completed", "incomplete")
 FAILURE_CODE = "server_error"  # Response.error.code is an enum; backend failures are server errors
 # How long the first backend turn may take to answer before response.created goes out anyway.
 # Rejections (context overflow) come back after tokenization only, in milliseconds.
 OPEN_WAIT_SECONDS = 1.0
-MAX_TRUNCATIONS = 3  # backend rejections retried with a shorter history under truncation auto
-
-
-@dataclass
-class Turn:
-    """A validated create request, ready to run."""
-
-    request: dict
-    response: dict  # skeleton (status in_progress, or queued in background mode)
-    input_items: list[dict]
-    history: list[dict]
-    backend: Backend
-    toolset: McpToolset | None = None  # the request's MCP tools
-    chat_inputs: list[dict] | None = None  # input_items as the backend sees them (reasoning opened)
-    events: list[dict] = field(default_factory=list)  # everything events() yielded, in order
-
-    @property
-    def stored(self) -> bool:
-        """Whether this response is persisted."""
-        return self.request.get("store") is not False
-
-    @property
-    def background(self) -> bool:
-        """Whether this is a background response."""
-        return bool(self.request.get("background"))
-
-
-async def _forced_chunks(pool: BackendPool, backend: Backend, forced: dict) -> AsyncIterator[dict]:
-    """Run a forced-tool-call request and re-emit its JSON reply as ordinary tool-call chunks."""
-    content: list[str] = []
-    usage: dict | None = None
-    finish: str | None = None
-    async for chunk in pool.stream(backend, forced):
-        usage = chunk.get("usage") or usage
-        for choice in chunk.get("choices") or []:
-            content.append((choice.get("delta") or {}).get("content") or "")
-            finish = choice.get("finish_reason") or finish
-    for chunk in adapters.forced_reply_to_chunks("".join(content), usage, finish_reason=finish):
-        yield chunk
-
-
-def _calls_exhausted(request: dict, outputs: list[dict]) -> bool:
-    """Whether this response already made ``max_tool_calls`` tool calls."""
-    limit = request.get("max_tool_calls")
-    made = sum(1 for o in outputs if o.get("type") in ("function_call", "custom_tool_call", "mcp_call"))
-    return isinstance(limit, int) and made >= limit
-
-
-def _choose_mcp_tool(body: dict, choice: Any, toolset: McpToolset | None) -> None:
-    """A named MCP tool choice (``{type: mcp, server_label, name}``) forces that tool's chat function."""
-    if toolset is None or not isinstance(choice, dict) or choice.get("type") != "mcp" \
-            or not choice.get("name") or body.get("tool_choice") != "required":
-        return
-    for tool in body.get("tools") or []:
-        name = tool["function"]["name"]
-        if toolset.owns(name) and toolset.describe(name) == (choice.get("server_label"), choice["name"]):
-            body["tool_choice"] = {"type": "function", "function": {"name": name}}
-            return
-
-
-async def _first_chunk(chunks: AsyncIterator[dict]) -> dict:
-    """The first chunk of a backend turn (`StopAsyncIteration` when there is none)."""
-    return await anext(chunks)
-
-
-class _Opened:
-    """A backend turn whose first chunk is read before the response's first event."""
-
-    def __init__(self, chunks: AsyncIterator[dict]) -> None:
-        self._chunks = chunks
-        self._ahead: asyncio.Future | None = None  # the first chunk, read by its own task
-        self._head: list[dict] = []  # or read inline: at most that chunk
-        self._error: Exception | None = None  # what reading it inline raised, for `chunks`
-
-    async def overflow(self, timeout: float | None) -> ContextOverflow | None:
-        """Wait up to ``timeout`` for the backend's answer; its context rejection, if it was one.
-
-        Any other outcome (a chunk, another failure, no answer yet) is for `chunks` to deliver.
-        ``timeout`` None waits as long as it takes, in this task: a non-streamed response has no
-        first event to send meanwhile, and a read ahead by a task costs as much CPU as a
-        quarter of the stream it reads (docs/benchmarks.md).
-        """
-        if timeout is None:
-            try:
-                self._head.append(await anext(self._chunks))
-            except StopAsyncIteration:
-                pass
-            except ContextOverflow as exc:
-                return exc
-            except Exception as exc:  # noqa: BLE001 - delivered by chunks(), as from the task
-                self._error = exc
-            return None
-        self._ahead = asyncio.ensure_future(_first_chunk(self._chunks))
-        done, _ = await asyncio.wait({self._ahead}, timeout=timeout)
-        if done and not self._ahead.cancelled() and isinstance(self._ahead.exception(), ContextOverflow):
-            return self._ahead.exception()
-        return None
-
-    async def chunks(self) -> AsyncIterator[dict]:
-        """The turn's chunks, the one read ahead first."""
-        try:
-            if self._ahead is not None:
-                try:
-                    chunk = await self._ahead
-                except StopAsyncIteration:
-                    return
-                yield chunk
-            if self._error is not None:
-                raise self._error
-            for chunk in self._head:
-                yield chunk
-            async for chunk in self._chunks:
-                yield chunk
-        finally:
-            await self._chunks.aclose()  # type: ignore[attr-defined]
-
-    async def aclose(self) -> None:
-        """Stop reading (the client went away, or the turn is over)."""
-        if self._ahead is not None:
-            if not self._ahead.done():
-                self._ahead.cancel()
-            await asyncio.gather(self._ahead, return_exceptions=True)
-        await self._chunks.aclose()  # type: ignore[attr-defined]
 
 
 class Engine:
@@ -201,6 +75,7 @@ class Engine:
         self.hosted_tools = hosted_tools
         self.sealer = sealer if sealer is not None else Sealer()
         self.writer = StoreWriter(store)
+        self.backend_turns = BackendTurns(pool)
 
     async def aclose(self) -> None:
         """Finish the queued store writes and stop the writer thread."""
@@ -293,8 +168,9 @@ class Engine:
         return self._history(previous_id)
 
     def outgoing_body(self, turn: Turn) -> dict:
-        """The first chat body of ``turn`` exactly as `_send` would send it (input_tokens counts it)."""
-        return self._adapted(turn.backend, self._chat_body(turn, [], []))[0]
+        """The first chat body of ``turn`` exactly as `BackendTurns.send` would send it
+        (input_tokens counts it)."""
+        return self.backend_turns.adapted(turn.backend, self.backend_turns.chat_body(turn, [], []))[0]
 
     def _history(self, previous_id: str | None) -> list[dict]:
         if previous_id is None:
@@ -380,13 +256,13 @@ class Engine:
             for event in stream.start() + stream.fail(FAILURE_CODE, f"MCP tools unavailable: {exc}"):
                 yield event
             return
-        first: _Opened | None = None
+        first: OpenedTurn | None = None
         try:
             if not mcp_loop.has_approvals(turn.input_items):
                 # Approved MCP calls run before the first backend turn; otherwise open it now, so
                 # that a context overflow is known before response.created.
                 extra_tools = turn.toolset.chat_tools() if turn.toolset is not None else []
-                first = _Opened(self._backend_chunks(turn, listed, extra_tools))
+                first = OpenedTurn(self.backend_turns.chunks(turn, listed, extra_tools))
                 overflow = await first.overflow(None if stream.quiet else OPEN_WAIT_SECONDS)
                 if overflow is not None:
                     if not turn.background:
@@ -405,7 +281,7 @@ class Engine:
                 if first is not None:
                     opened, first = first, None
                     return opened.chunks()
-                return self._backend_chunks(turn, outputs, extra_tools)
+                return self.backend_turns.chunks(turn, outputs, extra_tools)
 
             try:
                 async for event in mcp_loop.turns(stream, turn.toolset, backend_turn,
@@ -418,85 +294,6 @@ class Engine:
         finally:
             if first is not None:
                 await first.aclose()
-
-    def _chat_body(self, turn: Turn, outputs: list[dict], extra_tools: list[dict]) -> dict:
-        """The chat body for history + input + outputs so far (before adapters)."""
-        request = turn.request
-        if any(o.get("type") == "mcp_call" for o in outputs):
-            # A forced choice is satisfied once a tool has run; forcing again would loop.
-            request = {**request, "tool_choice": "auto"}
-        current = (turn.input_items if turn.chat_inputs is None else turn.chat_inputs) + outputs
-        if turn.backend.native:
-            return native.upstream_body(request, current, turn.history, extra_tools)
-        body = translate.chat_request({**request, "input": current}, turn.history, model=request["model"])
-        if extra_tools:
-            body["tools"] = body.get("tools", []) + extra_tools
-            _choose_mcp_tool(body, request.get("tool_choice"), turn.toolset)
-        if _calls_exhausted(request, outputs):
-            # max_tool_calls reached: the model may only answer now.
-            for key in ("tools", "tool_choice", "parallel_tool_calls"):
-                body.pop(key, None)
-        return body
-
-    def _send(self, backend: Backend, body: dict) -> AsyncIterator[dict]:
-        """Stream one chat body to ``backend``, with the adapters its capabilities need."""
-        if backend.native:
-            return native.events_to_chunks(self.pool.stream(backend, body, path=RESPONSES_PATH))
-        body, forced = self._adapted(backend, body)
-        if forced:
-            return _forced_chunks(self.pool, backend, body)
-        return self.pool.stream(backend, body)
-
-    @staticmethod
-    def _adapted(backend: Backend, body: dict) -> tuple[dict, bool]:
-        """(the chat body after the adapters ``backend`` needs, whether a tool call is forced)."""
-        if backend.native:
-            return body, False
-        if not backend.caps.vision:
-            body = adapters.degrade_images(body)
-        forced = None if backend.caps.native_tool_choice else adapters.force_tool_call_request(body)
-        return (body, False) if forced is None else (forced, True)
-
-    async def _backend_chunks(self, turn: Turn, outputs: list[dict],
-                              extra_tools: list[dict]) -> AsyncIterator[dict]:
-        """One backend turn's chunks. A context rejection is a `ContextOverflow`, or, under
-        ``truncation: "auto"``, the oldest messages are dropped until the request fits."""
-        body = self._chat_body(turn, outputs, extra_tools)
-        for attempt in range(MAX_TRUNCATIONS + 1):
-            chunks = self._send(turn.backend, body)
-            started = False
-            try:
-                async with contextlib.aclosing(chunks):
-                    async for chunk in chunks:
-                        started = True
-                        yield chunk
-                return
-            except BackendError as exc:
-                if started or not context.is_overflow(exc):
-                    raise
-                auto = turn.request.get("truncation") == "auto" and not turn.backend.native
-                if not auto or attempt == MAX_TRUNCATIONS:
-                    raise exc if isinstance(exc, ContextOverflow) else ContextOverflow(exc.message) from exc
-                body = await self._fit(turn.backend, body, exc)
-
-    async def _fit(self, backend: Backend, body: dict, exc: BackendError) -> dict:
-        """``body`` truncated to the backend's window, counted by its tokenizer when it has one."""
-        counts = context.counts_from(exc)
-        window = counts[1] if counts else backend.caps.context_window
-        if backend.caps.tokenizer and window:
-            async def count(candidate: dict) -> int:
-                return await self.pool.count_tokens(backend, candidate)
-            try:
-                return await context.fit(body, count=count, window=window)
-            except ContextOverflow:
-                raise
-            except BackendError:
-                pass  # no usable tokenizer after all: estimate below
-        estimate = context.estimator(body, exc)
-        if estimate is None:
-            raise ContextOverflow(exc.message) from exc
-        count, window = estimate
-        return await context.fit(body, count=count, window=window)
 
     # ------------------------------------------------------------ after the events
 

@@ -30,8 +30,9 @@ from typing import Any
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from .engine import CHAINABLE_STATUSES, Turn
+from .engine import CHAINABLE_STATUSES
 from .errors import INVALID_REQUEST, SERVER_ERROR, ApiError
+from .turn import Turn
 
 log = logging.getLogger(__name__)
 
