@@ -1,6 +1,6 @@
 """Server-side MCP tools: the request's ``type: mcp`` tools as chat functions, listed and called.
 
-Owns one ``McpToolset`` per request (the "Router seams" contract in docs/ARCHITECTURE.md):
+Owns one ``McpToolset`` per request (mcp_loop.py decides when it lists and calls):
 listing each server's tools into ``mcp_list_tools`` items, exposing the allowed ones to the chat
 backend as function tools, deciding approvals, and calling a tool into an ``mcp_call`` item. The
 official ``mcp`` SDK client does the talking: streamable HTTP, or the legacy SSE transport when
