@@ -66,10 +66,13 @@ def run(test: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(test())
 
 
-def answer(raw: bytes) -> Handler:
+def answer(raw: bytes, *, close: bool = False) -> Handler:
+    """A handler that sends ``raw`` for every request (then closes the connection with ``close``)."""
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(raw)
         await writer.drain()
+        if close:
+            writer.close()
     return handler
 
 
@@ -135,35 +138,17 @@ def test_a_connection_read_to_the_end_is_reused_and_one_left_early_is_not() -> N
     run(test)
 
 
-def test_connection_close_and_a_body_ended_by_the_close() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end")
-        await writer.drain()
-        writer.close()
-
+@pytest.mark.parametrize("raw, body", [
+    (b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end", b"until the end"),
+    (fixed(b"ok"), b"ok"),  # keep-alive said nothing, but the server goes away after answering
+], ids=["connection-close-with-a-body-ended-by-the-close", "closed-after-a-keep-alive-answer"])
+def test_a_connection_the_server_closed_is_not_used_again(raw: bytes, body: bytes) -> None:
     async def test() -> None:
-        async with Server(handler) as server:
+        async with Server(answer(raw, close=True)) as server:
             http = client()
             for _ in range(2):
                 async with http.request("GET", server.url + "/") as resp:
-                    assert await resp.read() == b"until the end"
-            await http.aclose()
-        assert server.connections == 2
-    run(test)
-
-
-def test_a_pooled_connection_the_server_closed_is_not_used_again() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(fixed(b"ok"))
-        await writer.drain()
-        writer.close()  # keep-alive said nothing, but the server goes away after answering
-
-    async def test() -> None:
-        async with Server(handler) as server:
-            http = client()
-            for _ in range(2):
-                async with http.request("GET", server.url + "/") as resp:
-                    assert await resp.read() == b"ok"
+                    assert await resp.read() == body
                 await asyncio.sleep(0.05)  # the close reaches the client
             await http.aclose()
         assert server.connections == 2
@@ -174,18 +159,13 @@ def test_a_close_before_the_response_is_retryable_and_one_mid_body_is_not() -> N
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.close()
 
-    async def mid_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
-        await writer.drain()
-        writer.close()
-
     async def test() -> None:
         async with Server(silent) as server:
             with pytest.raises(DisconnectedError) as before:
                 async with client().request("GET", server.url + "/"):
                     pass
         assert before.value.before_response
-        async with Server(mid_body) as server:
+        async with Server(answer(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial", close=True)) as server:
             received = []
             with pytest.raises(DisconnectedError) as during:
                 async with client().request("GET", server.url + "/") as resp:
