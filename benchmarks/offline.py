@@ -110,7 +110,7 @@ def flat_read(conn: sqlite3.Connection) -> list[dict]:
 
 def rehydration_results(log: Callable[[str], None]) -> list[Result]:
     """One Result per chain length; the 1000-turn one is judged against `TARGET_CHAIN_MS`."""
-    from reference_impl.store import SqliteStore
+    from reference_impl.store_sqlite import SqliteStore
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:

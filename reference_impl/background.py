@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator
 
 from .engine import Engine
 from .errors import ApiError, not_found
-from .store import IN_FLIGHT, Store
+from .store import Store
+from .store_sql import IN_FLIGHT
 from .turn import Turn
 
 log = logging.getLogger("reference_impl")

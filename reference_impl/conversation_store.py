@@ -1,4 +1,4 @@
-"""Persistence of conversations: the SQL that SQLite and Postgres share (mixed into `store.SqlStore`).
+"""Persistence of conversations: the SQL that SQLite and Postgres share (mixed into `store_sql.SqlStore`).
 
 A conversation is a row (its Conversation object as JSON, and ``next_position``, a counter) and
 its items, each at an integer position. Appending reserves positions by bumping the counter with

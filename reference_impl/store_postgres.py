@@ -1,6 +1,6 @@
 """The `Store` protocol on PostgreSQL (psycopg 3), for several router processes sharing one database.
 
-Same tables, shared SQL (`store.SqlStore`) and semantics as `SqliteStore`, with two differences
+Same tables, shared SQL (`store_sql.SqlStore`) and semantics as `SqliteStore`, with two differences
 that sharing needs:
 
 - **Orphans are per process.** Each store takes a session advisory lock on a random owner number
@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .jsoncodec import loads_many
-from .store import IN_FLIGHT, LINK_INDEXES, SHARED_SCHEMA, SqlStore
+from .store_sql import IN_FLIGHT, SHARED_SCHEMA, SqlStore
 
 # Advisory lock namespace (first key of the two-key form): b"RESP" as an int.
 LOCK_NAMESPACE = 0x52455350
@@ -29,6 +29,13 @@ SCHEMA_LOCK = 0  # second key held while creating tables, so concurrent starts d
 OWNER_ATTEMPTS = 16
 CONNECT_TIMEOUT_S = 10
 
+# The link indexes: a chain walk's steps. SQLite walks on its own index instead and drops these
+# (store_sqlite.DROP_LINK_INDEXES).
+LINK_INDEXES = """
+CREATE INDEX IF NOT EXISTS responses_previous ON responses(previous_response_id);
+-- Covers a chain walk's step (id -> previous_response_id) without reading the row itself.
+CREATE INDEX IF NOT EXISTS responses_links ON responses(id, previous_response_id);
+"""
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
     id TEXT PRIMARY KEY,

@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from reference_impl.store import IN_FLIGHT, ORPHAN_ERROR
+from reference_impl.store_sql import IN_FLIGHT, ORPHAN_ERROR
 from router_process import RouterProcess
 from upstream import Reply, stream_events
 

@@ -7,7 +7,8 @@ import threading
 import pytest
 
 from reference_impl.credentials import without_credentials
-from reference_impl.store import SqliteStore, store_for_url
+from reference_impl.store import store_for_url
+from reference_impl.store_sqlite import SqliteStore
 
 import pg
 

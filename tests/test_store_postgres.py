@@ -15,7 +15,8 @@ import threading
 import pytest
 
 import pg
-from reference_impl.store import ORPHAN_ERROR, store_for_url
+from reference_impl.store import store_for_url
+from reference_impl.store_sql import ORPHAN_ERROR
 from router_process import RouterProcess
 from upstream import Reply
 

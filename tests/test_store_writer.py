@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from reference_impl.store import SqliteStore
+from reference_impl.store_sqlite import SqliteStore
 from reference_impl.store_writer import StoreWriter
 
 
