@@ -283,14 +283,16 @@ def _frame(method: str, target: _Target, body: bytes | None, headers: dict[str, 
 class Http1Client:
     """Pooled keep-alive HTTP/1.1 connections, at most ``max_connections`` in use at once."""
 
-    def __init__(self, *, connect_timeout: float, read_timeout: float, max_connections: int = 100) -> None:
+    def __init__(self, *, connect_timeout: float, read_timeout: float, max_connections: int = 100,
+                 tls: ssl.SSLContext | None = None) -> None:
+        """``tls``: how https servers are verified (default: the system's trusted certificates)."""
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self._max = max_connections
         self._slots: asyncio.Semaphore | None = None
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._busy: set[_Connection] = set()
-        self._tls: ssl.SSLContext | None = None
+        self._tls = tls
 
     def request(self, method: str, url: str, *, body: bytes | None = None,
                 headers: dict[str, str] | None = None, read_timeout: float | None = None) -> _Exchange:

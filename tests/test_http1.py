@@ -7,8 +7,11 @@ chosen point), so every framing and failure path is exercised on real sockets.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import gzip
+import ssl
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -35,14 +38,17 @@ def fixed(body: bytes, *extra: bytes) -> bytes:
 class Server:
     """A loopback server that runs ``handler`` for every request of every connection."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, *, tls: ssl.SSLContext | None = None) -> None:
         self.handler = handler
+        self.tls = tls
         self.connections = 0
         self.requests: list[bytes] = []
 
     async def __aenter__(self) -> Server:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
+        port = self._server.sockets[0].getsockname()[1]
+        # A certificate names a host, not an address: https goes to localhost.
+        self.url = f"https://localhost:{port}" if self.tls else f"http://127.0.0.1:{port}"
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -257,3 +263,44 @@ def test_a_large_body_read_slowly_is_buffered_only_up_to_the_high_water_mark() -
             await http.aclose()
         assert received == size  # and resumed: everything arrived
     run(test)
+
+
+def test_https_is_spoken_with_the_server_certificate_verified(tmp_path: Path) -> None:
+    cert, key = self_signed_certificate(tmp_path, "localhost")
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    trusting = ssl.create_default_context(cafile=str(cert))
+
+    async def test() -> None:
+        async with Server(answer(fixed(b"secret")), tls=server_tls) as server:
+            http = Http1Client(connect_timeout=2.0, read_timeout=2.0, tls=trusting)
+            async with http.request("GET", server.url + "/") as resp:
+                assert await resp.read() == b"secret"
+            await http.aclose()
+            with pytest.raises(ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                async with client().request("GET", server.url + "/"):  # the system's roots do not know it
+                    pass
+    run(test)
+
+
+def self_signed_certificate(directory: Path, host: str) -> tuple[Path, Path]:
+    """A certificate for ``host`` signed by its own key, as PEM files (certificate, key)."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
