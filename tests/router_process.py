@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx2
 
+from fixtures.capture import default_ssl_context
 from fixtures.processes import die_with_parent, free_port
 from upstream import DEFAULT_MODEL
 
@@ -38,7 +39,7 @@ class RouterProcess:
                                          env={**os.environ, "PYTHONUNBUFFERED": "1"},
                                          preexec_fn=die_with_parent)
         self._wait_listening()
-        self.client = httpx2.Client(base_url=self.url, timeout=30)
+        self.client = httpx2.Client(base_url=self.url, timeout=30, verify=default_ssl_context())
 
     def _wait_listening(self) -> None:
         expected = f"router listening on {self.url}"

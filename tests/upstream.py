@@ -160,8 +160,10 @@ class Router:
     def __enter__(self) -> "Router":
         import httpx2
 
+        from fixtures.capture import default_ssl_context
+
         self.server.__enter__()
-        self.client = httpx2.Client(base_url=self.url, timeout=30)
+        self.client = httpx2.Client(base_url=self.url, timeout=30, verify=default_ssl_context())
         return self
 
     def __exit__(self, *exc: Any) -> None:
