@@ -13,8 +13,12 @@ CLI's ~9.1k-token prompt needs 16384). llama.cpp caps a slot's context at the mo
 context (``llama.context_length`` in the GGUF, 8192 for SmolLM2), and neither ``kv_unified``,
 ``fit_params`` nor the RoPE settings lift that cap (checked on xllamacpp 2026.10). So for a larger
 context the launcher serves a cached copy of the GGUF whose context length key is raised
-(:func:`reference_impl.model_files.gguf_with_context`), and scales RoPE linearly
-(``rope_freq_scale = trained / N``) so that positions stay in the trained range.
+(:func:`reference_impl.model_files.gguf_with_context`), and scales RoPE with YaRN
+(``rope_freq_scale = trained / N``, the original context the trained one) so that positions stay
+in the trained range. YaRN rather than linear interpolation, as measured on Codex CLI's own
+9.2k-token first request at 16384 (default sampling, at most 300 tokens): the model stopped by
+itself in 12 answers of 16 with YaRN and in 5 of 16 with linear scaling, and its answers read
+as answers more often.
 
 Manual use: ``python -m reference_impl.launcher [--port N] [--threads N] [--context-tokens N]``
 serves until Ctrl-C.
@@ -65,8 +69,10 @@ def _params(*, port: int, threads: int, context_tokens: int = DEFAULT_CONTEXT_TO
     params.port = port
     params.n_ctx = context_tokens
     if context_tokens > trained:
-        # Linear RoPE scaling (position interpolation): positions up to context_tokens map into
-        # the trained range instead of running past it.
+        # Positions up to context_tokens map into the trained range instead of running past it
+        # (see the module docstring for why YaRN).
+        params.rope_scaling_type = xllamacpp.llama_rope_scaling_type.LLAMA_ROPE_SCALING_TYPE_YARN
+        params.yarn_orig_ctx = trained
         params.rope_freq_scale = trained / context_tokens
     params.n_parallel = 1  # one slot: the 135M model is fast, parallel slots only split the cores
     params.cpuparams.n_threads = threads

@@ -142,7 +142,7 @@ def test_cache_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_
 def test_params_serve_a_patched_copy_with_scaled_rope_above_the_trained_context(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    pytest.importorskip("xllamacpp")
+    xllamacpp = pytest.importorskip("xllamacpp")
     model = _gguf(tmp_path / "m.gguf", context=8192)
     monkeypatch.setattr(launcher, "model_path", lambda: model)
     monkeypatch.setenv(model_files.CACHE_ENV, str(tmp_path / "cache"))
@@ -151,8 +151,11 @@ def test_params_serve_a_patched_copy_with_scaled_rope_above_the_trained_context(
     assert Path(large.model.path).parent == tmp_path / "cache"
     assert model_files.trained_context(Path(large.model.path)) == 16384
     assert large.rope_freq_scale == pytest.approx(0.5)
+    yarn = xllamacpp.llama_rope_scaling_type.LLAMA_ROPE_SCALING_TYPE_YARN
+    assert (large.rope_scaling_type, large.yarn_orig_ctx) == (yarn, 8192)
     small = launcher._params(port=0, threads=1, context_tokens=4096)
     assert (small.n_ctx, Path(small.model.path), small.rope_freq_scale) == (4096, model, 0.0)
+    assert small.rope_scaling_type != yarn  # inside the trained context nothing is scaled
     with pytest.raises(launcher.LauncherError, match="positive"):
         launcher._params(port=0, threads=1, context_tokens=0)
 
