@@ -44,7 +44,7 @@ def _not_runnable(client: Client, target: Endpoint, case: Case, relaunch: bool) 
     if case.params.get("live_only") and target.target.mode == "backend-replay":
         return f"{client.name} runs live only: {case.params['live_only']}"
     if _context_short_by(target, case) and not (relaunch and _can_relaunch(target)):
-        how = " (--relaunch-for-context runs it on the router relaunched with that context)" \
+        how = " (without --no-relaunch-for-context it runs on the router relaunched with that context)" \
             if _can_relaunch(target) else ""
         return (f"{client.name}'s own prompt needs a {case.params['min_context_tokens']}-token context; "
                 f"{target.target.id} declares {target.target.context_window} (providers.yaml "
