@@ -3,7 +3,7 @@
 Why not the httpx2 client the rest of the project uses: this is the router's hot path. Measured
 per streamed request (docs/benchmarks.md), httpx2 (httpcore2, h11 and anyio, all pure Python)
 spent about 0.9 ms of CPU, aiohttp about 0.14 ms, and http1.py's client on httptools' compiled
-parser about 0.02 ms. Pooled keep-alive connections in every case.
+parser about 0.06 ms. Pooled keep-alive connections in every case.
 
 `LiveTransport` retries connect failures and 5xx answers before the first byte, decodes the SSE
 body into chunk dicts (backend.parse_chunk), and reads a body to its end after ``[DONE]`` so the
