@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .jsoncodec import loads
+
 CONVERSATION_SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
     id TEXT PRIMARY KEY,
@@ -109,17 +111,25 @@ class ConversationSql:
     def list_conversation_items(self, conversation_id: str, *, after: str | None = None, limit: int = 20,
                                 order: str = "desc") -> tuple[list[dict], bool]:
         """A page of items in ``order`` after item id ``after``; KeyError if ``after`` is unknown."""
+        return self._page("conversation_items", "conversation_id", conversation_id,
+                          after=after, limit=limit, order=order)
+
+    def _page(self, table: str, owner_column: str, owner: str, *, after: str | None, limit: int,
+              order: str) -> tuple[list[dict], bool]:
+        """A page of ``table``'s items of ``owner`` by ``position`` (a response's input items, a
+        conversation's items), after item id ``after``; KeyError if ``after`` is not among them.
+        ``table`` and ``owner_column`` are this module's constants, never request text."""
         direction = "DESC" if order == "desc" else "ASC"
-        params: list[Any] = [conversation_id]
-        where = "conversation_id = ?"
+        params: list[Any] = [owner]
+        where = f"{owner_column} = ?"
         if after is not None:
-            rows = self._query("SELECT position FROM conversation_items WHERE conversation_id = ? AND item_id = ?",
-                               (conversation_id, after))
+            rows = self._query(f"SELECT position FROM {table} WHERE {owner_column} = ? AND item_id = ?",
+                               (owner, after))
             if not rows:
                 raise KeyError(after)
             where += " AND position < ?" if order == "desc" else " AND position > ?"
             params.append(rows[0][0])
-        rows = self._query(f"SELECT json FROM conversation_items WHERE {where} ORDER BY position {direction}"
-                           " LIMIT ?", (*params, limit + 1))
-        items = [json.loads(r[0]) for r in rows]
+        rows = self._query(f"SELECT json FROM {table} WHERE {where} ORDER BY position {direction} LIMIT ?",
+                           (*params, limit + 1))
+        items = [loads(r[0]) for r in rows]
         return items[:limit], len(items) > limit

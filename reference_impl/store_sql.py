@@ -158,20 +158,7 @@ class SqlStore(ConversationSql):
         self, response_id: str, *, after: str | None = None, limit: int = 20, order: str = "desc"
     ) -> tuple[list[dict], bool]:
         """A page of input items in ``order`` starting after item id ``after``; KeyError if unknown."""
-        direction = "DESC" if order == "desc" else "ASC"
-        params: list[Any] = [response_id]
-        where = "response_id = ?"
-        if after is not None:
-            rows = self._query("SELECT position FROM input_items WHERE response_id = ? AND item_id = ?",
-                               (response_id, after))
-            if not rows:
-                raise KeyError(after)
-            where += " AND position < ?" if order == "desc" else " AND position > ?"
-            params.append(rows[0][0])
-        rows = self._query(f"SELECT json FROM input_items WHERE {where} ORDER BY position {direction} LIMIT ?",
-                           (*params, limit + 1))
-        items = [loads(r[0]) for r in rows]
-        return items[:limit], len(items) > limit
+        return self._page("input_items", "response_id", response_id, after=after, limit=limit, order=order)
 
     def get_item(self, item_id: str) -> dict | None:
         """A stored input or output item by id (what an ``item_reference`` names), or None."""
