@@ -26,3 +26,19 @@ def test_ids_made_later_sort_later() -> None:
 
 def test_ids_of_one_tick_differ() -> None:
     assert len({new_id("resp", now=1_796_400_000.0) for _ in range(1000)}) == 1000
+
+
+def test_a_forked_child_mints_other_ids_than_its_parent() -> None:
+    """The pool of random bytes is dropped in a child, or both would hand out the same ids."""
+    import os
+
+    new_id("resp")  # the parent's pool now holds bytes it has not handed out yet
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, new_id("resp", now=0).encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 100).decode()
+    os.waitpid(pid, 0)
+    assert child != new_id("resp", now=0)
