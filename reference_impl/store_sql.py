@@ -120,18 +120,28 @@ class SqlStore(ConversationSql):
 
     def put_responses(self, rows: list[tuple[dict, list[dict], bool]]) -> None:
         """`put_response` for each ``(response, input_items, background)``, all in one transaction
-        (store_writer.py batches the writes that queue up under load)."""
+        (store_writer.py batches the writes that queue up under load).
+
+        One ``executemany`` per statement for the whole batch: each call is a round of Python
+        work between SQLite's steps, and the writer thread had to win the GIL back for each.
+        A response written twice in one batch (a background response's queued and final
+        states) keeps its last write, which is what writing them in order left.
+        """
+        last: dict[str, tuple[dict, list[dict], bool]] = {}
+        for response, input_items, background in rows:
+            last[response["id"]] = (without_credentials(response), input_items, background)
+        response_rows, item_rows = [], []
+        for rid, (response, input_items, background) in last.items():
+            texts = [_dumps(item) for item in input_items]
+            response_rows.append(self._response_row(response, background, texts))
+            item_rows += [(rid, i, item.get("id"), text) for i, (item, text) in enumerate(zip(input_items, texts))]
         with self._transaction() as tx:
-            for response, input_items, background in rows:
-                response = without_credentials(response)
-                texts = [_dumps(item) for item in input_items]
-                tx.execute(self._sql(self.UPSERT_RESPONSE), self._response_row(response, background, texts))
-                tx.execute(self._sql("DELETE FROM input_items WHERE response_id = ?"), (response["id"],))
-                tx.executemany(
-                    self._sql("INSERT INTO input_items (response_id, position, item_id, json) VALUES (?, ?, ?, ?)"),
-                    [(response["id"], i, item.get("id"), text)
-                     for i, (item, text) in enumerate(zip(input_items, texts))],
-                )
+            tx.executemany(self._sql(self.UPSERT_RESPONSE), response_rows)
+            tx.executemany(self._sql("DELETE FROM input_items WHERE response_id = ?"), [(rid,) for rid in last])
+            tx.executemany(
+                self._sql("INSERT INTO input_items (response_id, position, item_id, json) VALUES (?, ?, ?, ?)"),
+                item_rows,
+            )
 
     def get_response(self, response_id: str) -> dict | None:
         """The stored Response object, or None."""

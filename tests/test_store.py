@@ -102,6 +102,15 @@ def test_delete_removes_input_items(store):
     assert store.list_input_items("r1") == ([], False)
 
 
+def test_a_batch_writing_one_response_twice_keeps_the_last_write(store):
+    """A background response's queued and final states can share one writer batch."""
+    store.put_responses([(_response("r1"), _items(3), True), (_response("r2"), _items(1), False),
+                         ({**_response("r1"), "status": "failed"}, _items(2), True)])
+    assert store.get_response("r1")["status"] == "failed"
+    assert [i["id"] for i in store.list_input_items("r1", order="asc")[0]] == ["i0", "i1"]
+    assert [i["id"] for i in store.list_input_items("r2")[0]] == ["i0"]
+
+
 def test_chain_walks_links_oldest_first(store):
     store.put_response(_response("a"), input_items=_items(1, "a"))
     store.put_response(_response("b", prev="a"), input_items=_items(1, "b"))
