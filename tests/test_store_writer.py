@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -55,6 +56,38 @@ def test_writes_queued_meanwhile_go_in_one_transaction(tmp_path):
     assert outcomes == [None] * 4
     assert store.batches[0] == ["r0"] and store.batches[1] == ["r1", "r2", "r3"]
     assert [store.get_response(f"r{k}")["id"] for k in range(4)] == ["r0", "r1", "r2", "r3"]
+    store.close()
+
+
+class RecordingStore(SqliteStore):
+    """A real SQLite store that keeps the ids of each batch it was given."""
+
+    def __init__(self, path) -> None:
+        super().__init__(path)
+        self.batches: list[list[str]] = []
+
+    def put_responses(self, rows):
+        self.batches.append([r[0]["id"] for r in rows])
+        super().put_responses(rows)
+
+
+def test_the_writes_of_one_loop_turn_reach_the_thread_together(tmp_path):
+    """One hand-over (one wake-up of the thread) per turn of the loop, not one per write."""
+    store = RecordingStore(tmp_path / "db.sqlite")
+    writer = StoreWriter(store)
+
+    async def put(k: int) -> None:
+        time.sleep(0.02)  # releases the GIL: a thread woken by an earlier write would write it alone
+        await writer.put_response(_response(f"r{k}"), input_items=[])
+
+    async def five() -> list[None]:
+        return await asyncio.gather(*(put(k) for k in range(5)))
+
+    try:
+        assert asyncio.run(five()) == [None] * 5
+    finally:
+        writer.close()
+    assert store.batches == [["r0", "r1", "r2", "r3", "r4"]]
     store.close()
 
 
