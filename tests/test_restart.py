@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 
 import pytest
 
@@ -17,6 +18,8 @@ from upstream import Reply, stream_events
 SLOW = Reply(text="x" * 40, pieces=40, delay=0.25)
 MAX_BACKGROUND = 2  # three background creates: two run (in_progress), one waits (queued)
 BACKGROUND_COUNT = 3
+SETTLE_TIMEOUT_S = 10.0  # until the background work is seen running and queued: a hang guard
+POLL_S = 0.05
 
 
 def _rows(db_path) -> dict[str, dict]:
@@ -37,8 +40,16 @@ def _start_work(router: RouterProcess, upstream) -> tuple[list[dict], list[str]]
     assert second["status"] == "completed"
     upstream.script(*[SLOW] * BACKGROUND_COUNT)
     background = [router.create(input=f"bg {n}", background=True)["id"] for n in range(BACKGROUND_COUNT)]
-    statuses = [router.wait_status(rid, ("in_progress",), timeout=3)["status"] for rid in background]
-    assert sorted(statuses) == ["in_progress"] * MAX_BACKGROUND + ["queued"] * (BACKGROUND_COUNT - MAX_BACKGROUND)
+    # Two running and one waiting for a worker: polled until seen (waiting on each id in turn
+    # waited the full timeout on the one that stays queued).
+    expected = ["in_progress"] * MAX_BACKGROUND + ["queued"] * (BACKGROUND_COUNT - MAX_BACKGROUND)
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while True:
+        statuses = sorted(router.get(rid)["status"] for rid in background)
+        if statuses == expected or time.monotonic() > deadline:
+            break
+        time.sleep(POLL_S)
+    assert statuses == expected
     return [router.get(first["id"]), router.get(second["id"])], background
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sqlite3
-
+import threading
 
 from upstream import Reply, Router, stream_events
 
@@ -39,7 +39,7 @@ def test_stream_of_non_background_response_is_400(router):
 
 
 def test_cancel_in_flight_is_idempotent(router, upstream):
-    upstream.script(Reply(text="a very slow answer", pieces=6, delay=1.0))
+    upstream.script(Reply(text="an answer held until cancelled", pieces=6, gate=threading.Event()))
     rid = router.create(input="x", background=True).json()["id"]
     router.wait_status(rid, ("in_progress",))
     first = router.client.post(f"/v1/responses/{rid}/cancel")
@@ -60,18 +60,20 @@ def test_cancel_errors(router):
 
 
 def test_bounded_workers_queue_the_rest(upstream, tmp_path):
-    upstream.script(*[Reply(text="slow", pieces=2, delay=0.4) for _ in range(3)])
+    held = threading.Event()  # the first answer runs until the queue has been seen
+    upstream.script(Reply(text="slow", pieces=2, gate=held), *[Reply(text="slow", pieces=2) for _ in range(2)])
     with Router(tmp_path / "db.sqlite", [upstream.url], max_background=1) as router:
         ids = [router.create(input=f"x{n}", background=True).json()["id"] for n in range(3)]
         router.wait_status(ids[0], ("in_progress",))
         assert router.client.get(f"/v1/responses/{ids[2]}").json()["status"] == "queued"
+        held.set()
         for rid in ids:
             assert router.wait_status(rid, ("completed",), timeout=15)["status"] == "completed"
 
 
 def test_orphans_fail_after_restart(upstream, tmp_path):
     db = tmp_path / "db.sqlite"
-    upstream.script(Reply(text="never finishes", pieces=10, delay=1.0))
+    upstream.script(Reply(text="never finishes", pieces=10, gate=threading.Event()))
     with Router(db, [upstream.url]) as router:
         rid = router.create(input="x", background=True).json()["id"]
         router.wait_status(rid, ("in_progress",))

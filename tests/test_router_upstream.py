@@ -14,6 +14,8 @@ from reference_impl.recording import request_key
 from reference_impl.sse import SSEDataDecoder
 from upstream import DEFAULT_MODEL, Reply, Router, serve_upstream, stream_events
 
+ABANDON_TIMEOUT_S = 10.0  # until the backend sees the router let go: a hang guard
+
 
 @pytest.fixture
 def router(upstream, tmp_path):
@@ -60,9 +62,11 @@ def test_5xx_exhausted_fails(router, upstream):
     assert len(upstream.requests) == 3
 
 
-def test_slow_upstream_times_out_not_hangs(router, upstream):
+def test_slow_upstream_times_out_not_hangs(upstream, tmp_path):
+    # A shorter read timeout than the module's: the answer is six times later still.
     upstream.script(Reply(text="zzz", pieces=2, delay=3.0))
-    body = router.create(input="x").json()
+    with Router(tmp_path / "db.sqlite", [upstream.url], read_timeout=0.5) as router:
+        body = router.create(input="x").json()
     assert body["status"] == "failed" and "timed out" in body["error"]["message"]
 
 
@@ -229,7 +233,13 @@ def test_a_client_gone_mid_stream_stops_the_stream_and_nothing_is_stored(router,
         while b"response.output_text.delta" not in seen:
             seen += conn.recv(65536)
     response_id = re.search(rb'"id":"(resp_[0-9a-f]+)"', seen).group(1).decode()
-    time.sleep(10 * 0.2 + 1.0)  # the whole answer, had the stream gone on
-    assert router.client.get(f"/v1/responses/{response_id}").status_code == 404
+    # The router lets go of the backend's stream (rather than reading on to its end)...
+    deadline = time.monotonic() + ABANDON_TIMEOUT_S
+    while not upstream.abandoned and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert upstream.abandoned == 1
+    # ...serves on, and has stored nothing: the next response's store write comes after any the
+    # abandoned one could have queued.
     upstream.script(Reply(text="still here"))
     assert router.create(input="y").json()["status"] == "completed"
+    assert router.client.get(f"/v1/responses/{response_id}").status_code == 404

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from starlette.routing import Route
 from fixtures.processes import ServerThread, free_port  # noqa: F401 - the tests import free_port from here
 
 DEFAULT_MODEL = "test-model"
+GATE_POLL_S = 0.01  # how often a held reply looks at its gate
 
 
 @dataclass
@@ -36,6 +38,11 @@ class Reply:
     status: int = 200
     delay: float = 0.0            # seconds before each chunk
     first_delay: float = 0.0      # seconds before the first chunk only (a slow start)
+    # Held after the first chunk (the role) until the test sets it: an answer that stays in flight
+    # exactly as long as the test needs, where a fixed delay must guess and be waited out in full.
+    # The first chunk goes out at once: the router reports a response in progress when its backend
+    # has begun to answer (or after a second of silence).
+    gate: threading.Event | None = field(default=None, compare=False)
     disconnect_after: int | None = None  # drop the connection after this many chunks
     malformed_after: int | None = None   # send a non-JSON data line after this many chunks
     usage: dict = field(default_factory=lambda: {"prompt_tokens": 7, "completion_tokens": 5,
@@ -96,6 +103,7 @@ class ScriptedUpstream:
         self.props = props
         self.replies: deque[Reply] = deque()
         self.requests: list[dict] = []
+        self.abandoned = 0  # streamed answers whose reader went away before their end
         self.app = Starlette(routes=[
             Route("/v1/chat/completions", self._chat, methods=["POST"]),
             Route("/v1/models", self._models, methods=["GET"]),
@@ -106,6 +114,7 @@ class ScriptedUpstream:
         """Forget scripted replies and received requests (between tests sharing one upstream)."""
         self.replies.clear()
         self.requests.clear()
+        self.abandoned = 0
 
     def script(self, *replies: Reply) -> None:
         """Queue replies; when the queue is empty the upstream answers "ok"."""
@@ -128,20 +137,31 @@ class ScriptedUpstream:
                                 status_code=reply.status)
 
         async def frames() -> Any:
-            for n, chunk in enumerate(reply.chunks()):
-                if reply.disconnect_after is not None and n == reply.disconnect_after:
-                    raise _Disconnect("scripted disconnect")
-                if reply.malformed_after is not None and n == reply.malformed_after:
-                    yield b"data: {this is not json\n\n"
-                    continue
-                if reply.delay:
-                    await asyncio.sleep(reply.delay)
-                if n == 0 and reply.first_delay:
-                    await asyncio.sleep(reply.first_delay)
-                yield f"data: {json.dumps(chunk)}\n\n".encode()
-            yield b"data: [DONE]\n\n"
+            try:
+                async for frame in self._frames(reply):
+                    yield frame
+            except asyncio.CancelledError:  # starlette saw the reader disconnect
+                self.abandoned += 1
+                raise
 
         return StreamingResponse(frames(), media_type="text/event-stream")
+
+    async def _frames(self, reply: Reply) -> Any:
+        """The SSE frames of ``reply``, with its scripted slowness and faults."""
+        for n, chunk in enumerate(reply.chunks()):
+            while n == 1 and reply.gate is not None and not reply.gate.is_set():
+                await asyncio.sleep(GATE_POLL_S)
+            if reply.disconnect_after is not None and n == reply.disconnect_after:
+                raise _Disconnect("scripted disconnect")
+            if reply.malformed_after is not None and n == reply.malformed_after:
+                yield b"data: {this is not json\n\n"
+                continue
+            if reply.delay:
+                await asyncio.sleep(reply.delay)
+            if n == 0 and reply.first_delay:
+                await asyncio.sleep(reply.first_delay)
+            yield f"data: {json.dumps(chunk)}\n\n".encode()
+        yield b"data: [DONE]\n\n"
 
 
 class Router:
