@@ -8,10 +8,12 @@ launcher's real model) were built once on each worker that got one of its tests,
 time its tests were interleaved with another module's.
 
 Here a test under ``tests/`` belongs to its module's unit, so one worker runs the whole module and
-builds its module fixtures once. Every other test (the suite's cases over recordings, about two
-thousand short ones) stays a unit of its own: they come last in the queue (units are taken largest
-first) and fill both workers to the end. A real ``@group`` suffix, should xdist send one again,
-still wins.
+builds its module fixtures once. So do the real clients' scenarios (suites/test_clients.py): the
+worker that runs them starts one zygote per client (fixtures/clients/forkserver.py), which imports
+the client once; spread over both workers, each paid those imports (about 3 s of CPU). Every other
+test (the suite's cases over recordings, about a thousand short ones) stays a unit of its own: they
+come last in the queue (units are taken largest first) and fill both workers to the end. A real
+``@group`` suffix, should xdist send one again, still wins.
 """
 from __future__ import annotations
 
@@ -19,15 +21,17 @@ from typing import Any
 
 from xdist.scheduler import LoadGroupScheduling
 
-# The repository's own tests: module fixtures are what makes them costly, so a module is a unit.
-MODULE_UNITS_UNDER = "tests/"
+# The repository's own tests (module fixtures are what makes them costly) and the real clients'
+# scenarios (their zygotes): a module is a unit.
+MODULE_UNITS_UNDER = ("tests/", "suites/test_clients.py")
 
 
 class ModuleGroupScheduling(LoadGroupScheduling):
-    """``--dist loadgroup``, with each module under ``tests/`` kept on one worker."""
+    """``--dist loadgroup``, with each module under ``tests/`` (and the client scenarios) kept on one worker."""
 
     def _split_scope(self, nodeid: str) -> str:
-        """The work unit of ``nodeid``: its xdist group, else its module under tests/, else itself."""
+        """The work unit of ``nodeid``: its xdist group, else its module if it is one of
+        ``MODULE_UNITS_UNDER``, else itself."""
         scope = super()._split_scope(nodeid)
         if scope != nodeid:  # an explicit @group suffix
             return scope

@@ -90,6 +90,7 @@ def test_a_zygote_that_cannot_preload_falls_back_to_a_fresh_process(tmp_path: Pa
 def test_another_environment_gets_another_zygote(tmp_path: Path) -> None:
     script = _script(tmp_path, "pid.py", "import os\nprint(os.getppid())\n")
     one = run_script([sys.executable, script], _env(RC_X="a"), 30, ("json",))
-    same = run_script([sys.executable, script], _env(RC_X="b", PYTEST_CURRENT_TEST="x"), 30, ("json",))
+    same = run_script([sys.executable, script], _env(RC_X="b", PYTEST_CURRENT_TEST="x", PYTEST_ADDOPTS="-q"), 30,
+                      ("json",))
     other = run_script([sys.executable, script], _env(SOME_SETTING="1"), 30, ("json",))
     assert one.stdout == same.stdout != other.stdout

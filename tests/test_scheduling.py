@@ -1,4 +1,5 @@
-"""The xdist work units of ``make test`` (tests/scheduling.py): a tests/ module stays on one worker."""
+"""The xdist work units of ``make test`` (tests/scheduling.py): a tests/ module, and the real clients'
+scenarios, stay on one worker."""
 from __future__ import annotations
 
 import pytest
@@ -40,6 +41,9 @@ def test_other_modes_are_left_to_xdist(dist: str) -> None:
     ("suites/test_core.py::test_exchange[local/m@backend-replay-a-case]",
      "suites/test_core.py::test_exchange[local/m@backend-replay-a-case]"),
     ("suites/test_core.py::test_plain", "suites/test_core.py::test_plain"),
+    # but the real clients' scenarios are one unit: one worker starts their zygotes
+    ("suites/test_clients.py::test_scenario[local/m@backend-replay-openai-agents-runs-a-plain-turn]",
+     "suites/test_clients.py"),
 ])
 def test_work_units(scheduler: ModuleGroupScheduling, nodeid: str, unit: str) -> None:
     assert scheduler._split_scope(nodeid) == unit
