@@ -6,8 +6,6 @@ import threading
 
 from upstream import Reply, Router, stream_events
 
-SLOW = Reply(text="slow answer", pieces=4, delay=0.5)
-
 
 def test_background_queued_then_completed(router, upstream):
     upstream.script(Reply(text="done later"))
