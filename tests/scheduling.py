@@ -1,4 +1,4 @@
-"""How ``make test`` (``pytest -n 2 --dist loadgroup``) shares the tests between xdist workers.
+"""How ``make test`` (``pytest -n 3 --dist loadgroup``) shares the tests between xdist workers.
 
 pytest-xdist 3.8 groups ``xdist_group`` tests by appending ``@group`` to each item's node id on
 the worker, through ``item._nodeid``. pytest 9 builds ``nodeid`` from another attribute, so the
@@ -10,9 +10,9 @@ time its tests were interleaved with another module's.
 Here a test under ``tests/`` belongs to its module's unit, so one worker runs the whole module and
 builds its module fixtures once. So do the real clients' scenarios (suites/test_clients.py): the
 worker that runs them starts one zygote per client (fixtures/clients/forkserver.py), which imports
-the client once; spread over both workers, each paid those imports (about 3 s of CPU). Every other
+the client once; spread over the workers, each paid those imports (about 3 s of CPU). Every other
 test (the suite's cases over recordings, about a thousand short ones) stays a unit of its own: they
-come last in the queue (units are taken largest first) and fill both workers to the end. A real
+come last in the queue (units are taken largest first) and fill the workers to the end. A real
 ``@group`` suffix, should xdist send one again, still wins.
 """
 from __future__ import annotations
