@@ -3,12 +3,16 @@
 Every router here is the real reference router over the same recorded model traffic
 (tests/deviants.py, on its own fresh store), so both sides of a comparison get the same model
 answers and any difference is the gateway's:
-- the router against a second router process: the whole suite but the ``clients`` profile (whose
+- the router against a second router: the whole suite but the ``clients`` profile (whose
   tests drive real clients through a proxy, and are not compared) shows zero differences;
 - the router with one injected deviation (``usage_chat_names``: usage keeps the Chat Completions
   names) against the plain router shows that deviation and nothing else: the six renamed or lost
   usage fields of JSON answers, and where the gateway's test failed on it (``schema.response``),
   the exchanges it then never made, as one ``stopped`` difference.
+
+The suite runs in this process (tests/inprocess.py), as the deviation tests' runs do: as a pytester
+subprocess each run paid a new interpreter, pytest's start and the SDK's import (the module 14.7 s
+of CPU that way, 10.1 s this way).
 """
 from __future__ import annotations
 
@@ -20,11 +24,11 @@ import pytest
 from fixtures.diff import Difference
 from fixtures.report.model import read_results
 from fixtures.targets import Process
+from inprocess import run_pytest
 from test_deviations import MODEL, PLUGINS, PROFILES, PROVIDERS, REPO, start_deviant
 
-pytest_plugins = ["pytester"]
 
-RUN_GUARD_S = 900  # a stalled run is killed here: a hang guard on a loaded machine, not a speed target
+RUN_GUARD_S = 120  # a stalled case is failed here (pytest-timeout): a hang guard, not a speed target
 NOT_COMPARED = "not clients"  # tests without a conformance session (real clients) are not compared
 DEVIATION = "usage_chat_names"
 SELECTED = "core or stateful or background or streaming or websocket"  # the deviant run's profiles
@@ -55,18 +59,19 @@ def gateway(request: pytest.FixtureRequest) -> Iterator[Process]:
         process.stop()
 
 
-def run_differential(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, gateway: str,
+def run_differential(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gateway: str,
                      upstream: str, *selection: str) -> tuple[pytest.RunResult, Path]:
-    """The real suite against ``gateway`` compared with ``upstream``; its output and results file."""
+    """The real suite against ``gateway`` compared with ``upstream``, in this process
+    (tests/inprocess.py); its output and results file."""
     informational = ", ".join(f"{p}: capability is not under test here" for p in PROFILES)
-    providers = pytester.makefile(".yaml", providers=PROVIDERS.format(
-        base_url=gateway, model=MODEL, informational=informational))
-    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
-    results = pytester.path / "results.jsonl"
-    result = pytester.runpytest_subprocess(
-        str(REPO / "suites"), "-p", "no:cacheprovider", f"--rootdir={REPO}", "-c", str(REPO / "pyproject.toml"),
-        *PLUGINS, "--providers-file", str(providers), "--provider", "deviant", "--compare-with", upstream,
-        "--results", str(results), *selection, timeout=RUN_GUARD_S)
+    providers = tmp_path / "providers.yaml"
+    providers.write_text(PROVIDERS.format(base_url=gateway, model=MODEL, informational=informational))
+    results = tmp_path / "results.jsonl"
+    result = run_pytest(
+        [str(REPO / "suites"), f"--rootdir={REPO}", "-c", str(REPO / "pyproject.toml"),
+         *PLUGINS, "--providers-file", str(providers), "--provider", "deviant", "--compare-with", upstream,
+         "--results", str(results), "-o", f"timeout={RUN_GUARD_S}", *selection],
+        tmp_path / "run", monkeypatch)
     return result, results
 
 
@@ -78,9 +83,9 @@ def compared(results: Path) -> list[tuple[str, str, list[Difference]]]:
 
 
 @pytest.mark.parametrize("gateway", ["none"], indirect=True)
-def test_the_router_against_itself_shows_no_difference(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+def test_the_router_against_itself_shows_no_difference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                        gateway: Process, upstream: Process) -> None:
-    result, results = run_differential(pytester, monkeypatch, gateway.base_url, upstream.base_url,
+    result, results = run_differential(tmp_path, monkeypatch, gateway.base_url, upstream.base_url,
                                        "-m", NOT_COMPARED)
     output = "\n".join(result.outlines)
     assert result.ret == pytest.ExitCode.OK, output[-4000:]
@@ -92,12 +97,12 @@ def test_the_router_against_itself_shows_no_difference(pytester: pytest.Pytester
 
 
 @pytest.mark.parametrize("gateway", [DEVIATION], indirect=True)
-def test_a_deviant_router_shows_exactly_its_deviation(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+def test_a_deviant_router_shows_exactly_its_deviation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                       gateway: Process, upstream: Process) -> None:
     # Families with JSON answers (which the deviation edits) and streams (which it leaves alone).
     # The client scenarios these profiles also mark are left out, as above: they are never
     # compared, and starting their real clients took 15 of the run's 24 s.
-    result, results = run_differential(pytester, monkeypatch, gateway.base_url, upstream.base_url,
+    result, results = run_differential(tmp_path, monkeypatch, gateway.base_url, upstream.base_url,
                                        "-m", f"({SELECTED}) and {NOT_COMPARED}")
     output = "\n".join(result.outlines)
     tests = compared(results)
