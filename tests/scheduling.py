@@ -8,9 +8,10 @@ launcher's real model) were built once on each worker that got one of its tests,
 time its tests were interleaved with another module's.
 
 Here a test under ``tests/`` belongs to its module's unit, so one worker runs the whole module and
-builds its module fixtures once. So do the real clients' scenarios (suites/test_clients.py): the
-worker that runs them starts one zygote per client (fixtures/clients/forkserver.py), which imports
-the client once; spread over the workers, each paid those imports (about 3 s of CPU). Every other
+builds its module fixtures once. The real clients' scenarios (suites/test_clients.py) and the
+client deviation tests (tests/test_deviations_clients.py) are one unit together: the worker that
+runs them starts one zygote per client (fixtures/clients/forkserver.py), which imports the client
+once; spread over the workers, each paid those imports (about 3 s of CPU). Every other
 test (the suite's cases over recordings, about a thousand short ones) stays a unit of its own: they
 come last in the queue (units are taken largest first) and fill the workers to the end. A real
 ``@group`` suffix, should xdist send one again, still wins.
@@ -24,6 +25,9 @@ from xdist.scheduler import LoadGroupScheduling
 # The repository's own tests (module fixtures are what makes them costly) and the real clients'
 # scenarios (their zygotes): a module is a unit.
 MODULE_UNITS_UNDER = ("tests/", "suites/test_clients.py")
+# The modules that run the real clients share one unit, so one worker imports each client once.
+REAL_CLIENTS_UNIT = "real-clients"
+REAL_CLIENT_MODULES = frozenset({"suites/test_clients.py", "tests/test_deviations_clients.py"})
 
 
 class ModuleGroupScheduling(LoadGroupScheduling):
@@ -36,7 +40,8 @@ class ModuleGroupScheduling(LoadGroupScheduling):
         if scope != nodeid:  # an explicit @group suffix
             return scope
         if nodeid.startswith(MODULE_UNITS_UNDER):
-            return nodeid.split("::", 1)[0]
+            module = nodeid.split("::", 1)[0]
+            return REAL_CLIENTS_UNIT if module in REAL_CLIENT_MODULES else module
         return nodeid
 
 

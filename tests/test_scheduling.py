@@ -41,9 +41,12 @@ def test_other_modes_are_left_to_xdist(dist: str) -> None:
     ("suites/test_core.py::test_exchange[local/m@backend-replay-a-case]",
      "suites/test_core.py::test_exchange[local/m@backend-replay-a-case]"),
     ("suites/test_core.py::test_plain", "suites/test_core.py::test_plain"),
-    # but the real clients' scenarios are one unit: one worker starts their zygotes
+    # but the real clients' scenarios and the client deviation tests are one unit: one worker
+    # starts their zygotes
     ("suites/test_clients.py::test_scenario[local/m@backend-replay-openai-agents-runs-a-plain-turn]",
-     "suites/test_clients.py"),
+     "real-clients"),
+    ("tests/test_deviations_clients.py::test_the_clients_profile_catches_the_deviation[include_rejected]",
+     "real-clients"),
 ])
 def test_work_units(scheduler: ModuleGroupScheduling, nodeid: str, unit: str) -> None:
     assert scheduler._split_scope(nodeid) == unit
