@@ -104,6 +104,7 @@ class ScriptedUpstream:
         self.replies: deque[Reply] = deque()
         self.requests: list[dict] = []
         self.abandoned = 0  # streamed answers whose reader went away before their end
+        self.gates: list[threading.Event] = []  # of the held answers served, released by reset()
         self.app = Starlette(routes=[
             Route("/v1/chat/completions", self._chat, methods=["POST"]),
             Route("/v1/models", self._models, methods=["GET"]),
@@ -115,6 +116,9 @@ class ScriptedUpstream:
         self.replies.clear()
         self.requests.clear()
         self.abandoned = 0
+        for gate in self.gates:  # an answer a test left held must not outlive it
+            gate.set()
+        self.gates.clear()
 
     def script(self, *replies: Reply) -> None:
         """Queue replies; when the queue is empty the upstream answers "ok"."""
@@ -132,6 +136,8 @@ class ScriptedUpstream:
         body = await request.json()
         self.requests.append(body)
         reply = self.replies.popleft() if self.replies else Reply(text="ok")
+        if reply.gate is not None:
+            self.gates.append(reply.gate)
         if reply.status >= 400:
             return JSONResponse({"error": {"message": f"scripted {reply.status}", "type": "server_error"}},
                                 status_code=reply.status)
@@ -210,7 +216,10 @@ def serve_upstream(**kwargs: Any) -> Any:
     scripted = ScriptedUpstream(**kwargs)
     with ServerThread(scripted.app) as server:
         scripted.url = server.url  # type: ignore[attr-defined]
-        yield scripted
+        try:
+            yield scripted
+        finally:
+            scripted.reset()  # held answers end, so the server's shutdown does not wait on them
 
 
 TERMINAL_EVENTS = ("response.completed", "response.incomplete", "response.failed")
@@ -257,6 +266,8 @@ class NativeUpstream(ScriptedUpstream):
         body = await request.json()
         self.requests.append(body)
         reply = self.replies.popleft() if self.replies else Reply(text="ok")
+        if reply.gate is not None:
+            self.gates.append(reply.gate)
         base = {"id": self.UPSTREAM_ID, "object": "response", "status": "in_progress", "output": []}
         events = [{"type": "response.created", "response": base}]
         events += [{"type": "response.output_text.delta", "item_id": "msg_upstream", "delta": reply.text[i:i + 4]}
