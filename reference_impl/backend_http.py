@@ -53,14 +53,22 @@ class LiveTransport:
 
     async def _json(self, method: str, base_url: str, path: str, body: dict | None) -> Any:
         data = None if body is None else encode_body(body)
-        try:
-            async with self._client.request(method, base_url + path, body=data,
-                                            headers=JSON_HEADERS if data is not None else None,
-                                            read_timeout=DISCOVERY_TIMEOUT) as resp:
-                raw = await resp.read()
-                status = resp.status
-        except (HttpError, ValueError) as exc:  # ValueError: not an http(s) URL
-            raise BackendError(f"{method} {path}: {exc!r}") from exc
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                async with self._client.request(method, base_url + path, body=data,
+                                                headers=JSON_HEADERS if data is not None else None,
+                                                read_timeout=DISCOVERY_TIMEOUT) as resp:
+                    raw = await resp.read()
+                    status = resp.status
+                break
+            except (ConnectError, DisconnectedError) as exc:
+                # llama.cpp closes an idle keep-alive connection; a request sent on it as it
+                # closed gets no answer (make conformance: a token count failed so, once, with 502).
+                if not _worth_another_attempt(exc) or attempt == MAX_ATTEMPTS - 1:
+                    raise BackendError(f"{method} {path}: {exc!r}") from exc
+            except (HttpError, ValueError) as exc:  # ValueError: not an http(s) URL
+                raise BackendError(f"{method} {path}: {exc!r}") from exc
+            await asyncio.sleep(BACKOFF_SECONDS * 2 ** attempt)
         if status >= 400:
             raise BackendError(f"{method} {path}: HTTP {status}", status=status)
         try:
@@ -86,10 +94,7 @@ class LiveTransport:
                             yield chunk
                         return
             except (ConnectError, DisconnectedError) as exc:
-                # Before any byte of the answer, worth another attempt: the connection could not
-                # be made, or a pooled keep-alive connection turned out closed by the backend.
-                retried = isinstance(exc, ConnectError) or exc.before_response
-                if started or not retried:
+                if started or not _worth_another_attempt(exc):
                     raise BackendError(f"backend {base_url} failed mid-stream: {exc!r}") from exc
                 if last:
                     raise BackendError(f"cannot connect to backend {base_url}: {exc!r}") from exc
@@ -102,6 +107,12 @@ class LiveTransport:
     async def aclose(self) -> None:
         """Release connections."""
         await self._client.aclose()
+
+
+def _worth_another_attempt(exc: ConnectError | DisconnectedError) -> bool:
+    """Before any byte of the answer, worth another attempt: the connection could not be made, or
+    a pooled keep-alive connection turned out closed by the backend."""
+    return isinstance(exc, ConnectError) or exc.before_response
 
 
 async def _chunks(resp: Response) -> AsyncIterator[dict]:

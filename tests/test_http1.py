@@ -304,3 +304,28 @@ def self_signed_certificate(directory: Path, host: str) -> tuple[Path, Path]:
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     return cert_path, key_path
+
+
+def test_the_backend_transport_sends_a_json_request_again_when_its_pooled_connection_closes() -> None:
+    """A backend that closes a kept-alive connection as the next request arrives on it (llama.cpp's
+    idle timeout racing a token count) costs a new connection, not a failed request."""
+    from reference_impl.backend_http import LiveTransport
+
+    answered: set[int] = set()
+
+    async def once_per_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if id(writer) in answered:
+            writer.close()  # the second request on a connection gets no answer
+            return
+        answered.add(id(writer))
+        writer.write(fixed(b'{"tokens": [1, 2]}'))
+        await writer.drain()
+
+    async def test() -> None:
+        async with Server(once_per_connection) as server:
+            transport = LiveTransport()
+            for _ in range(2):
+                assert await transport.post_json(server.url, "/tokenize", {"content": "hi"}) == {"tokens": [1, 2]}
+            await transport.aclose()
+        assert server.connections == 2 and len(server.requests) == 3
+    run(test)
