@@ -25,6 +25,8 @@ import pytest
 # Options every in-process run gets: no cache directory in the checkout, and its own temporary
 # root (pytest's default root would prune the numbered directories of the outer run).
 BASE_OPTIONS = ("-p", "no:cacheprovider")
+# The entry-point plugins a suite run uses, which a run here does not autoload (see run_pytest).
+SUITE_PLUGINS = ("-p", "fixtures.plugin", "-p", "pytest_timeout")
 
 
 def run_pytest(args: list[str], workdir: Path, monkeypatch: pytest.MonkeyPatch) -> pytest.RunResult:

@@ -1,8 +1,11 @@
 """The responses-conformance command: help, usage errors, delegation, and real offline runs.
 
-The runs go through the installed console script, from a folder outside the checkout, against
-targets that need no network: the router over recorded model traffic (passes) and a closed
-loopback port (every exchange errors).
+The runs go, from a folder outside the checkout, against targets that need no network: the router
+over recorded model traffic (passes) and a closed loopback port (every exchange errors). The
+conforming run goes through the installed console script and its child pytest, both real
+processes, end to end. The others call ``main`` in this process and run the child's pytest command
+here too (tests/inprocess.py): what they check (exit status, output, files) is the same, and each
+spared two interpreters and the suite's imports (about 1.5 s of CPU per run).
 """
 from __future__ import annotations
 
@@ -12,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+import fixtures.cli
 from fixtures.cli import main
 from fixtures.report.model import read_results
+from inprocess import SUITE_PLUGINS, run_pytest
 
 SCRIPT = Path(sys.executable).with_name("responses-conformance")
 ONE_CORE_CASE = "test_exchange and a-string-input"
@@ -25,6 +30,23 @@ RUN_GUARD_S = 300
 def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The console script in ``cwd``, bounded in time, output captured."""
     return subprocess.run([str(SCRIPT), *args], cwd=cwd, capture_output=True, text=True, timeout=RUN_GUARD_S)
+
+
+@pytest.fixture
+def in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``main`` run from ``tmp_path`` with its child pytest run in this process; the folder."""
+    def run_child(command: list[str]) -> int:
+        # The command must still be a pytest of this interpreter: only where it runs changes.
+        assert command[:3] == [sys.executable, "-m", "pytest"], command
+        result = run_pytest([*command[3:], *SUITE_PLUGINS], Path.cwd(), monkeypatch)
+        # Where a child's output would have gone: the terminal the test's capsys reads.
+        print("\n".join(result.outlines))
+        print("\n".join(result.errlines), file=sys.stderr)
+        return int(result.ret)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(fixtures.cli, "_run_child", run_child)
+    return tmp_path
 
 
 def test_help_lists_every_command_and_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
@@ -65,11 +87,13 @@ def test_usage_errors_exit_2_naming_the_problem(args: list[str], message: str,
     assert message in capsys.readouterr().err
 
 
-def test_an_unknown_provider_is_a_usage_error_from_the_plugin(tmp_path: Path) -> None:
-    done = cli(tmp_path, "run", "--provider", "nope")
-    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
-    assert "unknown provider 'nope'" in done.stdout + done.stderr
-    assert "scores" not in done.stdout
+def test_an_unknown_provider_is_a_usage_error_from_the_plugin(in_process: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["run", "--provider", "nope"])
+    out, err = capsys.readouterr()
+    assert status == 2, out[-2000:] + err[-2000:]
+    assert "unknown provider 'nope'" in out + err
+    assert "scores" not in out
 
 
 def test_coverage_delegates_to_the_coverage_map(capsys: pytest.CaptureFixture[str]) -> None:
@@ -93,20 +117,23 @@ def test_a_conforming_offline_run_exits_0_with_scores_and_the_report(tmp_path: P
 
 
 @pytest.mark.parametrize(("gate", "status"), [("core", 1), ("streaming", 0)])
-def test_findings_exit_1_unless_the_gate_leaves_them_out(tmp_path: Path, gate: str, status: int) -> None:
-    results = tmp_path / "r" / "results-closed.jsonl"
-    done = cli(tmp_path, "run", "--base-url", CLOSED_PORT, "--model", "m1", "--gate", gate,
-               "--results", str(results), "--", "-k", ONE_CORE_CASE, "-p", "no:cacheprovider")
-    assert done.returncode == status, done.stdout[-3000:] + done.stderr[-2000:]
+def test_findings_exit_1_unless_the_gate_leaves_them_out(in_process: Path, gate: str, status: int,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    results = in_process / "r" / "results-closed.jsonl"
+    exited = main(["run", "--base-url", CLOSED_PORT, "--model", "m1", "--gate", gate,
+                   "--results", str(results), "--", "-k", ONE_CORE_CASE, "-p", "no:cacheprovider"])
+    out, err = capsys.readouterr()
+    assert exited == status, out[-3000:] + err[-2000:]
     assert [r.outcome for r in read_results(results).results] == ["errored"]
-    assert "  core                 0% (0/1)       0       0        1        0" in done.stdout
+    assert "  core                 0% (0/1)       0       0        1        0" in out
 
 
-def test_a_selection_matching_nothing_is_a_usage_error(tmp_path: Path) -> None:
-    done = cli(tmp_path, "run", "--base-url", CLOSED_PORT, "--model", "m1", "--", "-k", "no_such_test_anywhere",
-               "-p", "no:cacheprovider")
-    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
-    assert "no test matched the selection" in done.stderr
+def test_a_selection_matching_nothing_is_a_usage_error(in_process: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["run", "--base-url", CLOSED_PORT, "--model", "m1", "--", "-k", "no_such_test_anywhere",
+                   "-p", "no:cacheprovider"])
+    out, err = capsys.readouterr()
+    assert status == 2, out[-2000:] + err[-2000:]
+    assert "no test matched the selection" in err
 
 
 def test_serve_delegates_to_the_router_command_line(capsys: pytest.CaptureFixture[str]) -> None:
