@@ -10,13 +10,17 @@ old ones (``cryptography``'s hash classes then fail their own ``isinstance`` che
 is unloaded: a module imported by one run serves the next, as in any long-lived process.
 
 What a run leaves behind is what a subprocess would leave: the rule ids its findings emitted go to
-the run's emitted-rules file (fixtures/rule_coverage.py), as a subprocess's would.
+the run's emitted-rules file (fixtures/rule_coverage.py), as a subprocess's would. The one
+exception to "nothing is unloaded": modules imported from the run's own folder (a toy test file,
+its conftest) are forgotten after it, since another run's folder holds other files of those names.
 """
 from __future__ import annotations
 
 import contextlib
 import gc
 import io
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -37,6 +41,8 @@ def run_pytest(args: list[str], workdir: Path, monkeypatch: pytest.MonkeyPatch) 
     """
     workdir.mkdir(parents=True, exist_ok=True)
     monkeypatch.chdir(workdir)
+    # pytest puts the folders of the test files it imports first on sys.path; a copy here takes them.
+    monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
     out, err = io.StringIO(), io.StringIO()
@@ -51,5 +57,15 @@ def run_pytest(args: list[str], workdir: Path, monkeypatch: pytest.MonkeyPatch) 
             ret = pytest.main([*args, *BASE_OPTIONS, f"--basetemp={workdir / 'basetemp'}"])
     finally:
         gc.unfreeze()
+        _forget_modules_under(workdir)
     return pytest.RunResult(ret, out.getvalue().splitlines(), err.getvalue().splitlines(),
                             time.monotonic() - start)
+
+
+def _forget_modules_under(folder: Path) -> None:
+    """Drop from ``sys.modules`` what was imported from ``folder``: pytest refuses to import a
+    ``test_toy`` from another folder while one of that name is loaded."""
+    prefix = str(folder.resolve()) + os.sep
+    for name, module in list(sys.modules.items()):
+        if (getattr(module, "__file__", None) or "").startswith(prefix):
+            del sys.modules[name]
