@@ -8,9 +8,9 @@ import pytest
 from fixtures import coverage
 from fixtures.cases import Case
 from fixtures.surface import ENDPOINTS, sdk_method, surface
+from inprocess import run_pytest
 
 pytestmark = pytest.mark.unit
-pytest_plugins = ["pytester"]
 
 
 def _case(**fields: object) -> Case:
@@ -131,14 +131,14 @@ def test_sends_what_it_claims(conformance, case):
 """
 
 
-def test_a_suite_case_that_drops_a_claim_fails_its_test(pytester: pytest.Pytester) -> None:
+def test_a_suite_case_that_drops_a_claim_fails_its_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The wire check runs after every suite case: a planted case whose test drops a claimed
     parameter fails with coverage.unsent, and its honest twin passes (nothing listens: the
-    requests are captured all the same)."""
-    pytester.makepyfile(test_planted=PLANTED_SUITE)
-    result = pytester.runpytest_subprocess(
-        "-p", "fixtures.plugin", "-p", "no:cacheprovider", "--base-url", "http://127.0.0.1:9/v1",
-        "--model", "m", "--request-timeout", "2")
+    requests are captured all the same). The run is in this process (tests/inprocess.py): as a
+    subprocess it cost about 2 s of CPU, most of it starting pytest and importing the SDK."""
+    (tmp_path / "test_planted.py").write_text(PLANTED_SUITE)
+    result = run_pytest(["-p", "fixtures.plugin", "--base-url", "http://127.0.0.1:9/v1",
+                         "--model", "m", "--request-timeout", "2"], tmp_path, monkeypatch)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*test_drops_a_claimed_parameter*",
                                  "*coverage.unsent: planted-drop claims params 'top_logprobs', but no request sent it*"])
