@@ -1,4 +1,11 @@
-"""fixtures.results end to end (pytester): outcomes, rules, reasons, scrubbing, xdist, the footer."""
+"""fixtures.results end to end: outcomes, rules, reasons, scrubbing, xdist, the footer.
+
+One toy run in this process (tests/inprocess.py) serves every test that reads a one-process run:
+its results file, its transcripts, its terminal summary, and the side xdist is compared with. Each
+of those tests ran its own identical pytester subprocess before (about 1 s of CPU each). The runs
+with xdist workers stay pytester subprocesses: their workers are processes anyway, and one of them
+kills its worker.
+"""
 from __future__ import annotations
 
 import json
@@ -9,6 +16,7 @@ import pytest
 from fixtures.report.model import MissingFooter, ResultsError, read_results
 from fixtures.findings import CapabilityFailure, Finding, ProtocolFailure, findings_of, rule_ids
 from fixtures.secrets import scrub
+from inprocess import run_pytest
 
 pytest_plugins = ["pytester"]
 
@@ -89,25 +97,36 @@ EXPECTED = {
 }
 
 
-def run_toy(pytester: pytest.Pytester, *args: str) -> Path:
-    pytester.makefile(".yaml", providers=PROVIDERS)
-    pytester.makeconftest(CONFTEST)
-    pytester.makepyfile(test_toy=TESTS)
-    out = pytester.path / "results.jsonl"
-    result = pytester.runpytest_subprocess(
-        "-p", "fixtures.plugin", "-p", "fixtures.results", "-p", "no:cacheprovider",
-        "--providers-file", "providers.yaml", "--provider", "toy", "--results", str(out), *args)
-    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()[-2000:]
-    return out
+TOY_KEY = ("TOY_KEY", "toykey-0123456789")  # the API key the toy provider reads (api_key_var)
+TOY_OPTIONS = ("-p", "fixtures.plugin", "-p", "fixtures.results", "--providers-file", "providers.yaml",
+               "--provider", "toy", "--results", "results.jsonl")
+
+
+def write_toy(folder: Path) -> None:
+    """The toy run's providers file, conftest and tests, in ``folder``."""
+    (folder / "providers.yaml").write_text(PROVIDERS)
+    (folder / "conftest.py").write_text(CONFTEST)
+    (folder / "test_toy.py").write_text(TESTS)
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[pytest.RunResult, Path]:
+    """The toy tests run once in this process; its terminal output and results file."""
+    folder = tmp_path_factory.mktemp("toy")
+    write_toy(folder)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(*TOY_KEY)
+        result = run_pytest(list(TOY_OPTIONS), folder, patch)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, "\n".join(result.outlines)[-2000:]
+    return result, folder / "results.jsonl"
 
 
 def by_test(path: Path) -> dict:
     return {r.test: r for r in read_results(path).results}
 
 
-def test_every_outcome_with_its_rules_and_reasons(pytester: pytest.Pytester, monkeypatch) -> None:
-    monkeypatch.setenv("TOY_KEY", "toykey-0123456789")
-    path = run_toy(pytester)
+def test_every_outcome_with_its_rules_and_reasons(toy_run: tuple[pytest.RunResult, Path]) -> None:
+    _, path = toy_run
     run = read_results(path)
     results = by_test(path)
     assert {name: r.outcome for name, r in results.items()} == EXPECTED
@@ -132,30 +151,29 @@ def test_every_outcome_with_its_rules_and_reasons(pytester: pytest.Pytester, mon
     assert run.footer["exitstatus"] == 1
 
 
-def test_the_terminal_summary_ends_with_the_root_causes(pytester: pytest.Pytester) -> None:
-    pytester.makefile(".yaml", providers=PROVIDERS)
-    pytester.makeconftest(CONFTEST)
-    pytester.makepyfile(test_toy=TESTS)
-    result = pytester.runpytest_subprocess(
-        "-p", "fixtures.plugin", "-p", "fixtures.results", "-p", "no:cacheprovider", "--providers-file",
-        "providers.yaml", "--provider", "toy", "--results", str(pytester.path / "results.jsonl"))
-    out = result.stdout.str()
+def test_the_terminal_summary_ends_with_the_root_causes(toy_run: tuple[pytest.RunResult, Path]) -> None:
+    out = "\n".join(toy_run[0].outlines)
     assert "root causes (rules by failing tests; alone: tests only it fails)" in out
     # 5 failing tests: the crash and the setup error carry no findings, each other test one rule set
     assert "toy/m1: (no rule id) fails 2 of 5 failing tests (40%), 2 alone" in out
     assert "toy/m1: sequence.contiguous fails 1 of 5 failing tests (20%), 0 alone" in out
 
 
-def test_transcripts_are_bounded_and_scrubbed(pytester: pytest.Pytester) -> None:
-    transcript = by_test(run_toy(pytester))["test_protocol"].transcript
+def test_transcripts_are_bounded_and_scrubbed(toy_run: tuple[pytest.RunResult, Path]) -> None:
+    transcript = by_test(toy_run[1])["test_protocol"].transcript
     assert transcript.startswith(">>> POST") and "more characters" in transcript
     assert "sk-live-abcdefgh123456" not in transcript and "Bearer REDACTED" in transcript
     assert len(transcript) < 6100
 
 
-def test_xdist_gives_the_same_file_as_one_process(pytester: pytest.Pytester) -> None:
-    single = {k: (r.outcome, r.rules, r.reason) for k, r in by_test(run_toy(pytester)).items()}
-    parallel = {k: (r.outcome, r.rules, r.reason) for k, r in by_test(run_toy(pytester, "-n", "2")).items()}
+def test_xdist_gives_the_same_file_as_one_process(toy_run: tuple[pytest.RunResult, Path], pytester: pytest.Pytester,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(*TOY_KEY)  # as in the one-process run
+    write_toy(pytester.path)
+    result = pytester.runpytest_subprocess(*TOY_OPTIONS, "-p", "no:cacheprovider", "-n", "2")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()[-2000:]
+    single = {k: (r.outcome, r.rules, r.reason) for k, r in by_test(toy_run[1]).items()}
+    parallel = {k: (r.outcome, r.rules, r.reason) for k, r in by_test(pytester.path / "results.jsonl").items()}
     assert parallel == single
 
 
