@@ -12,7 +12,7 @@ from openai.types.responses import CompactedResponse
 
 import pg
 from reference_impl.translate_items import COMPACTION_PREFIX
-from upstream import DEFAULT_MODEL, Reply, Router
+from upstream import DEFAULT_MODEL, Reply, Router, sdk_client
 
 SUMMARY = "The user's cat is called Tom."
 HISTORY = [
@@ -34,7 +34,7 @@ def router(request, upstream, tmp_path):
 @pytest.fixture
 def sdk(router):
     """The pinned openai SDK pointed at the router (no retries: every answer is the first one)."""
-    client = openai.OpenAI(base_url=router.url + "/v1", api_key="sk-unused", max_retries=0)
+    client = sdk_client(router.url + "/v1", api_key="sk-unused")
     yield client
     client.close()
 

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 import pg
-from upstream import DEFAULT_MODEL, ContextLimitedUpstream, Reply, Router, ServerThread
+from upstream import DEFAULT_MODEL, ContextLimitedUpstream, Reply, Router, ServerThread, sdk_client
 
 TOOLS = [{"type": "function", "name": "get_weather", "description": "The weather in a city.",
           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
@@ -60,7 +60,7 @@ def router(request, counting, tmp_path):
 
 @pytest.fixture
 def sdk(router):
-    client = openai.OpenAI(base_url=router.url + "/v1", api_key="sk-unused", max_retries=0)
+    client = sdk_client(router.url + "/v1", api_key="sk-unused")
     yield client
     client.close()
 
@@ -127,7 +127,7 @@ def test_mistakes_name_the_parameter(router, body, status, param):
 def test_a_backend_without_a_tokenizer_is_a_typed_501(upstream, tmp_path):
     """The conftest upstream has no /props: not llama.cpp, no tokenizer to trust."""
     with Router(tmp_path / "db.sqlite", [upstream.url]) as router:
-        client = openai.OpenAI(base_url=router.url + "/v1", api_key="sk-unused", max_retries=0)
+        client = sdk_client(router.url + "/v1", api_key="sk-unused")
         with pytest.raises(openai.APIStatusError) as exc:
             client.responses.input_tokens.count(model=DEFAULT_MODEL, input="hi")
         client.close()

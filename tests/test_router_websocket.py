@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from fixtures import grammar
-from upstream import DEFAULT_MODEL, Reply, Router, ScriptedUpstream
+from upstream import DEFAULT_MODEL, Reply, Router, ScriptedUpstream, async_sdk_client, sdk_client
 
 TERMINAL = ("response.completed", "response.incomplete", "response.failed")
 
@@ -21,7 +21,7 @@ TERMINAL = ("response.completed", "response.incomplete", "response.failed")
 @pytest.fixture
 def sdk(router: Router) -> Iterator[openai.OpenAI]:
     """The pinned SDK pointed at the router (its WebSocket URL is derived from base_url)."""
-    client = openai.OpenAI(base_url=router.url + "/v1", api_key="sk-test", max_retries=0)
+    client = sdk_client(router.url + "/v1", api_key="sk-test")
     yield client
     client.close()
 
@@ -131,7 +131,7 @@ def test_steering_is_refused_with_the_sdk_typed_event(sdk: openai.OpenAI, upstre
 
 def test_an_oversized_message_is_a_typed_error(tmp_path: Any, upstream: ScriptedUpstream) -> None:
     with Router(tmp_path / "small.sqlite", [upstream.url], ws_max_message_bytes=1024) as router:
-        client = openai.OpenAI(base_url=router.url + "/v1", api_key="sk-test", max_retries=0)
+        client = sdk_client(router.url + "/v1", api_key="sk-test")
         with client.responses.connect() as connection:
             connection.send({"type": "response.create", "model": DEFAULT_MODEL, "input": "x" * 2048})
             error = _until_answered(connection)
@@ -152,7 +152,7 @@ def test_the_async_sdk_client_speaks_it_too(router: Router, upstream: ScriptedUp
     upstream.script(Reply(text="async answer"))
 
     async def run() -> list[str]:
-        client = openai.AsyncOpenAI(base_url=router.url + "/v1", api_key="sk-test", max_retries=0)
+        client = async_sdk_client(router.url + "/v1", api_key="sk-test")
         kinds = []
         async with client.responses.connect() as connection:
             await connection.send({"type": "response.create", "model": DEFAULT_MODEL, "input": "x"})
@@ -193,8 +193,8 @@ def test_two_replicas_on_postgres_continue_each_others_stored_responses(
     upstream.script(Reply(text="answer from a"), Reply(text="answer from b"))
     try:
         with RouterProcess(db_url, [upstream.url], tmp_path) as a, RouterProcess(db_url, [upstream.url], tmp_path) as b:
-            on_a = openai.OpenAI(base_url=a.url + "/v1", api_key="sk-test", max_retries=0)
-            on_b = openai.OpenAI(base_url=b.url + "/v1", api_key="sk-test", max_retries=0)
+            on_a = sdk_client(a.url + "/v1", api_key="sk-test")
+            on_b = sdk_client(b.url + "/v1", api_key="sk-test")
             with on_a.responses.connect() as socket_a, on_b.responses.connect() as socket_b:
                 first = _create(socket_a, input="asked on a")[-1]["response"]
                 second = _create(socket_b, input="asked on b", previous_response_id=first["id"])

@@ -16,16 +16,35 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx2
+import openai
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from fixtures.capture import default_ssl_context
 from fixtures.processes import ServerThread, free_port  # noqa: F401 - the tests import free_port from here
 
 DEFAULT_MODEL = "test-model"
 GATE_POLL_S = 0.01  # how often a held reply looks at its gate
 
+
+
+def sdk_client(base_url: str, *, api_key: str = "sk-test") -> openai.OpenAI:
+    """The pinned openai SDK pointed at ``base_url`` (no retries: every answer is the first one).
+
+    Its HTTP client shares the process's one TLS context: the SDK's own client makes a new one,
+    loading the CA bundle (about 24 ms of CPU), for each of the tests' clients, all on loopback HTTP.
+    """
+    return openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0,
+                         http_client=httpx2.Client(verify=default_ssl_context()))
+
+
+def async_sdk_client(base_url: str, *, api_key: str = "sk-test") -> openai.AsyncOpenAI:
+    """`sdk_client`, asynchronous."""
+    return openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0,
+                              http_client=httpx2.AsyncClient(verify=default_ssl_context()))
 
 @dataclass
 class Reply:
