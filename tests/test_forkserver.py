@@ -94,3 +94,33 @@ def test_another_environment_gets_another_zygote(tmp_path: Path) -> None:
                       ("json",))
     other = run_script([sys.executable, script], _env(SOME_SETTING="1"), 30, ("json",))
     assert one.stdout == same.stdout != other.stdout
+
+
+def test_a_forked_run_ends_as_the_interpreter_ends_a_script(tmp_path: Path) -> None:
+    # The zygote's child skips the interpreter's teardown; what a script can see of its end is kept,
+    # in order: non-daemon threads finish, then atexit handlers run, then stdio is flushed.
+    ending = _script(tmp_path, "ending.py", """
+        import atexit, sys, threading, time
+        def late() -> None:
+            time.sleep(0.2)
+            print("thread done", end=";")
+        atexit.register(lambda: print("atexit", end=";"))
+        threading.Thread(target=late).start()
+        sys.stdout.write("unflushed;")
+    """)
+    run = run_script([sys.executable, ending], _env(), 30, ("json",))
+    assert run.forked and run.status == 0 and run.stdout == "unflushed;thread done;atexit;", run.stderr
+    message = run_script([sys.executable, _script(tmp_path, "message.py", "import sys\nsys.exit('no model')\n")],
+                         _env(), 30, ("json",))
+    assert message.forked and message.status == 1 and message.stderr == "no model\n"
+    wide = run_script([sys.executable, _script(tmp_path, "wide.py", "import sys\nsys.exit(-2)\n")], _env(), 30,
+                      ("json",))
+    assert wide.forked and wide.status == 254
+
+
+def test_an_uncaught_keyboard_interrupt_ends_the_run_by_sigint(tmp_path: Path) -> None:
+    script = _script(tmp_path, "interrupted.py", "raise KeyboardInterrupt\n")
+    run = run_script([sys.executable, script], _env(), 30, ("json",))
+    fresh = run_script([sys.executable, script], _env(), 30)
+    assert run.forked and not fresh.forked
+    assert run.status == fresh.status == -2 and "KeyboardInterrupt" in run.stderr
