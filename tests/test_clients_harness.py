@@ -6,6 +6,7 @@ script); the real clients run in suites/test_clients.py and tests/test_deviation
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 from pathlib import Path
 
@@ -18,8 +19,9 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from fixtures.capture import Exchange
+from fixtures.clients.install import is_installed
 from fixtures.clients.proxy import CapturingProxy
-from fixtures.clients.registry import Client
+from fixtures.clients.registry import CLIENTS, Client
 from fixtures.clients.run import ClientRun, judge_run, run_scenario
 from fixtures.findings import rule_ids
 from fixtures.processes import ServerThread
@@ -135,3 +137,25 @@ def test_the_proxy_relays_a_websocket_one_exchange_per_client_message(upstream: 
     first, second = proxy.exchanges
     assert first.websocket and first.request_json == {"type": "response.create"} and first.complete
     assert [f.json()["type"] for f in second.frames] == ["response.created", "response.completed"]
+
+
+def _module_file(root: Path, module: str) -> bool:
+    """Whether ``module`` is a package, a source module or an extension module under ``root``."""
+    *package, name = module.split(".")
+    folder = root.joinpath(*package)
+    return ((folder / name / "__init__.py").is_file() or (folder / f"{name}.py").is_file()
+            or any(folder.glob(f"{name}.*.so")))
+
+
+@pytest.mark.parametrize("name", [name for name, client in CLIENTS.items() if client.preload])
+def test_every_module_a_client_preloads_is_in_its_environment(name: str) -> None:
+    # A zygote that cannot import one of them does not start, and every run of that client falls
+    # back to a fresh interpreter without a word: only slower. Looked up on disk, not imported.
+    client = CLIENTS[name]
+    if not is_installed(client):
+        pytest.skip(f"{name} is not installed here: run `make clients`")
+    roots = ([Path(p) for p in sys.path if p] if client.runs_with == "harness"
+             else list((client.home / "venv" / "lib").glob("python3*/site-packages")))
+    missing = [module for module in client.preload
+               if not any(_module_file(root, module) for root in roots)]
+    assert roots and not missing, f"{name} preloads {missing}, which its environment lacks"
