@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.diff import Difference
-from fixtures.report.model import read_results
+from fixtures.report.model import Run, read_results
 from fixtures.targets import Process
 from inprocess import run_pytest
 from test_deviations import MODEL, PLUGINS, PROFILES, PROVIDERS, REPO, start_deviant
@@ -75,9 +75,8 @@ def run_differential(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gateway: s
     return result, results
 
 
-def compared(results: Path) -> list[tuple[str, str, list[Difference]]]:
-    """(test key, outcome, differences) of every compared test of a results file."""
-    run = read_results(results)
+def compared(run: Run) -> list[tuple[str, str, list[Difference]]]:
+    """(test key, outcome, differences) of every compared test of a read results file."""
     return [(r.key, r.outcome, [Difference.from_dict(d) for d in r.differences])
             for r in run.results if r.differences is not None]
 
@@ -89,8 +88,9 @@ def test_the_router_against_itself_shows_no_difference(tmp_path: Path, monkeypat
                                        "-m", NOT_COMPARED)
     output = "\n".join(result.outlines)
     assert result.ret == pytest.ExitCode.OK, output[-4000:]
-    tests = compared(results)
-    ran = [r for r in read_results(results).results if r.outcome != "skipped" and r.family != "clients"]
+    run = read_results(results)  # once: reading validates every line against the file's schema
+    tests = compared(run)
+    ran = [r for r in run.results if r.outcome != "skipped" and r.family != "clients"]
     assert len(tests) == len(ran) > 100, output[-4000:]  # every test that ran was compared
     assert [(key, d) for key, _, d in tests if d] == []
     assert f"{len(tests)} test(s) compared, 0 with differences, 0 difference(s)" in output
@@ -105,7 +105,7 @@ def test_a_deviant_router_shows_exactly_its_deviation(tmp_path: Path, monkeypatc
     result, results = run_differential(tmp_path, monkeypatch, gateway.base_url, upstream.base_url,
                                        "-m", f"({SELECTED}) and {NOT_COMPARED}")
     output = "\n".join(result.outlines)
-    tests = compared(results)
+    tests = compared(read_results(results))
     assert tests, output[-4000:]
     found = [d for _, _, differences in tests for d in differences]
     usage = {(d.kind, d.path) for d in found if d.kind != "stopped"}
