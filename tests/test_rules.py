@@ -6,26 +6,21 @@ from pathlib import Path
 
 import pytest
 
+from fixtures import findings
 from fixtures.findings import Finding, ProtocolFailure
 from fixtures.profiles import PROFILES
 from fixtures.rule_coverage import EMITTED_ENV, dead_rules, newly_exercised
 from fixtures.rules import RULES, UNEXERCISED, UndeclaredRule, declared
+from inprocess import SUITE_PLUGINS, run_pytest
 
 pytest_plugins = ["pytester"]
 REPO = Path(__file__).resolve().parent.parent
-# Rewords every message and renders every finding without its rule id: if anything still read
-# rule ids out of text, the verdicts and the results below would change.
-REWORD_PLUGIN = '''
-from fixtures import findings
 
-def _reworded(self, text=None):
+
+def _reworded(self: Finding) -> None:
+    """Finding.__post_init__ for the reworded run: another message, the rule still emitted."""
     object.__setattr__(self, "message", "something else went wrong here")
     findings.EMITTED.add(self.rule)
-
-findings.Finding.__post_init__ = _reworded
-findings.Finding.__str__ = lambda self: "a finding, reworded"
-findings.Finding.line = lambda self: "a finding, reworded"
-'''
 
 
 def test_a_finding_of_an_undeclared_rule_is_refused() -> None:
@@ -80,14 +75,22 @@ def test_a_run_emitting_every_rule_passes_the_dead_rule_check(pytester: pytest.P
     assert "dead rules" not in result.stdout.str()
 
 
-def test_reworded_messages_keep_the_recorded_verdicts(pytester: pytest.Pytester) -> None:
-    """The replay of recorded deviations still matches verdicts.json when no message names a rule."""
-    pytester.makepyfile(reword=REWORD_PLUGIN)
-    pytester.syspathinsert()
-    result = pytester.runpytest_subprocess(
-        str(REPO / "suites" / "test_tools.py"), str(REPO / "suites" / "test_stateful.py"),
-        f"--rootdir={REPO}", "-c", str(REPO / "pyproject.toml"), "-p", "reword", "-p", "no:cacheprovider",
-        "--provider", "llamastack", "--record-mode", "none", "-rx")
+def test_reworded_messages_keep_the_recorded_verdicts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The replay of recorded deviations still matches verdicts.json when no message names a rule.
+
+    Every message is reworded and every finding rendered without its rule id: if anything still
+    read rule ids out of text, the verdicts would change. The run is in this process
+    (tests/inprocess.py), with Finding patched for its duration only (a subprocess cost 2 s more)."""
+    monkeypatch.setattr(Finding, "__post_init__", _reworded)
+    monkeypatch.setattr(Finding, "__str__", lambda self: "a finding, reworded")
+    monkeypatch.setattr(Finding, "line", lambda self: "a finding, reworded")
+    # The class the run will use (the same module: nothing is reloaded in process) is the patched one.
+    assert str(Finding("transport", message="m")) == "a finding, reworded"
+    assert Finding("transport", message="m").message == "something else went wrong here"
+    result = run_pytest(
+        [str(REPO / "suites" / "test_tools.py"), str(REPO / "suites" / "test_stateful.py"),
+         f"--rootdir={REPO}", "-c", str(REPO / "pyproject.toml"), *SUITE_PLUGINS,
+         "--provider", "llamastack", "--record-mode", "none", "-rx"], tmp_path, monkeypatch)
     outcomes = result.parseoutcomes()
     assert result.ret == pytest.ExitCode.OK and outcomes.get("xfailed", 0) >= 5, result.stdout.str()[-3000:]
     # the deviations whose ids are expectation and chain findings, not only schema ones
