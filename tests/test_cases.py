@@ -7,8 +7,7 @@ import pytest
 
 from fixtures.cases import CASES_DIR, CaseError, bind, load_all, load_file
 from fixtures.providers import PROFILES
-
-pytest_plugins = ["pytester"]
+from inprocess import SUITE_PLUGINS, run_pytest
 
 
 def test_every_case_file_is_valid_and_ids_are_unique() -> None:
@@ -43,12 +42,14 @@ def test_placeholders_bind_whole_values_and_interpolate_inside_strings() -> None
     assert bound == {"a": {"k": 1}, "b": ["Bearer {'k': 1}"], "c": "$unknown"}
 
 
-def test_every_case_is_run_by_some_test(pytester: pytest.Pytester) -> None:
-    """A case whose `check` names no test function would silently never run."""
+def test_every_case_is_run_by_some_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A case whose `check` names no test function would silently never run. The suite is collected
+    in this process (tests/inprocess.py): a pytester subprocess paid pytest's start and the SDK's
+    import for it."""
     repo = CASES_DIR.parent.parent
-    result = pytester.runpytest_subprocess(
-        "--collect-only", "-q", "-p", "no:cacheprovider", f"--rootdir={repo}", "-c", str(repo / "pyproject.toml"),
-        str(repo / "suites"), "--base-url", "http://127.0.0.1:9/v1", "--model", "m")
+    result = run_pytest(
+        ["--collect-only", "-q", f"--rootdir={repo}", "-c", str(repo / "pyproject.toml"), *SUITE_PLUGINS,
+         str(repo / "suites"), "--base-url", "http://127.0.0.1:9/v1", "--model", "m"], tmp_path, monkeypatch)
     collected = "\n".join(result.outlines)
     missing = [c.id for c in load_all() if f"-{c.id}]" not in collected]
     assert not missing, f"cases no test runs: {missing}"
