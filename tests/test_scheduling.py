@@ -2,9 +2,11 @@
 scenarios, stay on one worker."""
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import pytest
 
-from scheduling import ModuleGroupScheduling, make_scheduler
+from scheduling import LONGEST_UNITS, REAL_CLIENTS_UNIT, ModuleGroupScheduling, longest_first, make_scheduler
 
 
 class Options:
@@ -56,3 +58,11 @@ def test_two_modules_are_two_units_and_one_module_is_one(scheduler: ModuleGroupS
     ids = ["tests/test_a.py::t1", "tests/test_a.py::t2[x]", "tests/test_b.py::t1", "suites/test_c.py::t1",
            "suites/test_c.py::t2"]
     assert len({scheduler._split_scope(i) for i in ids}) == 4
+
+
+def test_the_longest_units_are_handed_out_first_and_the_rest_keep_their_order() -> None:
+    queue = OrderedDict((unit, {}) for unit in ["tests/test_many.py", "tests/test_differential.py",
+                                                 "suites/test_core.py::t", REAL_CLIENTS_UNIT, "tests/test_few.py"])
+    assert list(longest_first(queue)) == [REAL_CLIENTS_UNIT, "tests/test_differential.py", "tests/test_many.py",
+                                          "suites/test_core.py::t", "tests/test_few.py"]
+    assert LONGEST_UNITS[0] == REAL_CLIENTS_UNIT
