@@ -30,7 +30,6 @@ DEFAULT_MODEL = "test-model"
 GATE_POLL_S = 0.01  # how often a held reply looks at its gate
 
 
-
 def sdk_client(base_url: str, *, api_key: str = "sk-test") -> openai.OpenAI:
     """The pinned openai SDK pointed at ``base_url`` (no retries: every answer is the first one).
 
@@ -45,6 +44,7 @@ def async_sdk_client(base_url: str, *, api_key: str = "sk-test") -> openai.Async
     """`sdk_client`, asynchronous."""
     return openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0,
                               http_client=httpx2.AsyncClient(verify=default_ssl_context()))
+
 
 @dataclass
 class Reply:
